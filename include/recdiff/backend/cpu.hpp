@@ -1,0 +1,165 @@
+#pragma once
+/// @file
+/// CpuBackend: the Eigen backend. Row-major float/double storage, GEMMs partitioned over threads at
+/// aligned row boundaries (bit-identical results at any thread count), element-wise functors applied by
+/// plain loops, CSR batches densified on the fly, and a CSR x dense product for sparse inputs.
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+
+#include <Eigen/Core>
+
+#include <recdiff/backend/cpu/partition.hpp>
+#include <recdiff/backend/op.hpp>
+#include <recdiff/config.hpp>
+#include <recdiff/data/interaction_matrix.hpp>
+
+namespace recdiff {
+
+/// The CPU backend policy (Eigen 3.4 + OpenMP).
+///
+/// Storage is a row-major Eigen matrix (`Matrix<T>`); a vector is a 1 x n matrix. All work is split
+/// over the context's threads by rows, in chunks aligned to 8 rows, and every chunk computes exactly
+/// what a single thread would compute for those rows, so results do not depend on the thread count.
+struct CpuBackend {
+  static constexpr const char* name = "cpu";
+
+  /// Dense row-major storage of the backend.
+  template <class T>
+  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+  /// Execution context: how many threads the backend's kernels use. One per trainer or evaluator.
+  class Context {
+   public:
+    /// `threads` <= 0 means all of OpenMP's threads (omp_get_max_threads()).
+    explicit Context(int threads = 0) : m_threads(threads > 0 ? threads : omp_get_max_threads()) {}
+    int threads() const noexcept { return m_threads; }
+
+   private:
+    int m_threads;
+  };
+
+  /// Runs `f(RowRange)` once per thread on the thread's aligned chunk of [0, rows).
+  template <class F>
+  static void parallel_rows(const Context& ctx, std::int64_t rows, F&& f) {
+    const int nt = static_cast<int>(std::clamp<std::int64_t>(ctx.threads(), 1, (rows + 7) / 8));
+    if (nt <= 1) {
+      f(cpu::RowRange{0, rows});
+      return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+      const auto range = cpu::aligned_chunk(rows, nt, omp_get_thread_num());
+      if (range.end > range.begin) f(range);
+    }
+  }
+
+  /// C = alpha * op(A) * op(B) + beta * C. C must already have the result's shape.
+  template <class T>
+  static void gemm(const Context& ctx, T alpha, const Matrix<T>& a, Op op_a, const Matrix<T>& b,
+                   Op op_b, T beta, Matrix<T>& c) {
+    const auto m = op_a == Op::none ? a.rows() : a.cols();
+    const auto k = op_a == Op::none ? a.cols() : a.rows();
+    const auto kb = op_b == Op::none ? b.rows() : b.cols();
+    const auto n = op_b == Op::none ? b.cols() : b.rows();
+    if (k != kb || c.rows() != m || c.cols() != n)
+      throw std::invalid_argument("recdiff::CpuBackend::gemm: shapes do not match: op(A) " +
+                                  std::to_string(m) + "x" + std::to_string(k) + ", op(B) " +
+                                  std::to_string(kb) + "x" + std::to_string(n) + ", C " +
+                                  std::to_string(c.rows()) + "x" + std::to_string(c.cols()));
+    parallel_rows(ctx, m, [&](cpu::RowRange r) {
+      const auto len = r.end - r.begin;
+      auto out = c.middleRows(r.begin, len);
+      auto run = [&](const auto& lhs) {
+        auto product = [&](const auto& rhs) {
+          if (beta == T(0))
+            out.noalias() = alpha * (lhs * rhs);
+          else {
+            if (beta != T(1)) out *= beta;
+            out.noalias() += alpha * (lhs * rhs);
+          }
+        };
+        if (op_b == Op::none)
+          product(b);
+        else
+          product(b.transpose());
+      };
+      if (op_a == Op::none)
+        run(a.middleRows(r.begin, len));
+      else
+        run(a.transpose().middleRows(r.begin, len));
+    });
+  }
+
+  /// Calls `f(row, col)` for every element of a rows x cols index space (rows split over threads).
+  template <class F>
+  static void for_each(const Context& ctx, std::int64_t rows, std::int64_t cols, F f) {
+    parallel_rows(ctx, rows, [&](cpu::RowRange r) {
+      for (std::int64_t i = r.begin; i < r.end; ++i)
+        for (std::int64_t j = 0; j < cols; ++j) f(i, j);
+    });
+  }
+
+  /// Calls `f(row)` for every row in [0, rows) (rows split over threads).
+  template <class F>
+  static void for_each_row(const Context& ctx, std::int64_t rows, F f) {
+    parallel_rows(ctx, rows, [&](cpu::RowRange r) {
+      for (std::int64_t i = r.begin; i < r.end; ++i) f(i);
+    });
+  }
+
+  /// out (users.size() x items) = the CSR rows of `users`, each stored entry written as
+  /// `value(user, position_in_row)` (1 for plain implicit feedback).
+  template <class T, class ValueFn>
+  static void densify(const Context& ctx, const InteractionMatrix& x, std::span<const index_t> users,
+                      Matrix<T>& out, ValueFn value) {
+    out.resize(static_cast<Eigen::Index>(users.size()), x.num_items());
+    for_each_row(ctx, out.rows(), [&](std::int64_t r) {
+      auto row = out.row(r);
+      row.setZero();
+      const index_t u = users[static_cast<std::size_t>(r)];
+      const auto items = x.items_of(u);
+      for (std::size_t p = 0; p < items.size(); ++p) row(items[p]) = value(u, p);
+    });
+  }
+
+  /// Densifies with value 1 for every stored entry.
+  template <class T>
+  static void densify(const Context& ctx, const InteractionMatrix& x, std::span<const index_t> users,
+                      Matrix<T>& out) {
+    densify(ctx, x, users, out, [](index_t, std::size_t) { return T(1); });
+  }
+
+  /// C = beta * C + X * R: the CSR rows of `users` (entries valued by `value(user, position)`) times
+  /// the first x.num_items() rows of the dense R (items.. x n). Cost O(nnz of the batch x n): this is
+  /// the first layer of a network whose input is a raw interaction row.
+  template <class T, class ValueFn>
+  static void sparse_times(const Context& ctx, const InteractionMatrix& x,
+                           std::span<const index_t> users, ValueFn value, const Matrix<T>& r, T beta,
+                           Matrix<T>& c) {
+    if (r.rows() < x.num_items() || c.rows() != static_cast<Eigen::Index>(users.size()) ||
+        c.cols() != r.cols())
+      throw std::invalid_argument("recdiff::CpuBackend::sparse_times: shapes do not match: R " +
+                                  std::to_string(r.rows()) + "x" + std::to_string(r.cols()) +
+                                  ", C " + std::to_string(c.rows()) + "x" +
+                                  std::to_string(c.cols()) + ", items " +
+                                  std::to_string(x.num_items()));
+    for_each_row(ctx, c.rows(), [&](std::int64_t i) {
+      auto out = c.row(i);
+      if (beta == T(0))
+        out.setZero();
+      else
+        out *= beta;
+      const index_t u = users[static_cast<std::size_t>(i)];
+      const auto items = x.items_of(u);
+      for (std::size_t p = 0; p < items.size(); ++p) out += value(u, p) * r.row(items[p]);
+    });
+  }
+};
+
+}  // namespace recdiff
