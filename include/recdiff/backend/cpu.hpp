@@ -4,6 +4,15 @@
 /// aligned row boundaries (bit-identical results at any thread count), element-wise functors applied by
 /// plain loops, CSR batches densified on the fly, and a CSR x dense product for sparse inputs.
 
+// recdiff splits GEMMs over threads itself; Eigen's own GEMM threading must be off (the CMake target
+// defines this, the check below catches other build systems).
+#ifndef EIGEN_DONT_PARALLELIZE
+#ifdef EIGEN_WORLD_VERSION
+#error "recdiff: Eigen was included before recdiff without EIGEN_DONT_PARALLELIZE; link recdiff::recdiff or define EIGEN_DONT_PARALLELIZE"
+#endif
+#define EIGEN_DONT_PARALLELIZE
+#endif
+
 #include <omp.h>
 
 #include <algorithm>
