@@ -1,0 +1,9 @@
+#pragma once
+/// @file
+/// Folder header: every beta schedule and the derived diffusion tables.
+
+#include <recdiff/schedule/constant.hpp>
+#include <recdiff/schedule/cosine.hpp>
+#include <recdiff/schedule/diffrec_linear_var.hpp>
+#include <recdiff/schedule/diffusion_tables.hpp>
+#include <recdiff/schedule/linear.hpp>
