@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <recdiff/schedule/schedule.hpp>
 
@@ -37,13 +37,13 @@ TEST_CASE("DiffusionTables: ml-1m_clean DiffRec preset matches diffrec.md 2.3", 
     std::size_t k;
     double alpha_bar, one_minus, coef1, coef2;
   };
-  for (const Row& r : {Row{0, 0.99999, 9.99999999995449e-06, 1.000000000004551, 0.0},
-                       Row{1, 0.9999893589647434, 1.0641035256608866e-05, 0.060242114268688286,
-                           0.9397578857315511},
-                       Row{2, 0.9999887179294867, 1.1282070513263243e-05, 0.056819239565761,
-                           0.9431807604307213},
-                       Row{39, 0.9999649996249911, 3.500037500892006e-05, 0.01831541146383728,
-                           0.9816845885324013}}) {
+  for (const Row& r :
+       {Row{0, 0.99999, 9.99999999995449e-06, 1.000000000004551, 0.0},
+        Row{1, 0.9999893589647434, 1.0641035256608866e-05, 0.060242114268688286,
+            0.9397578857315511},
+        Row{2, 0.9999887179294867, 1.1282070513263243e-05, 0.056819239565761, 0.9431807604307213},
+        Row{39, 0.9999649996249911, 3.500037500892006e-05, 0.01831541146383728,
+            0.9816845885324013}}) {
     INFO("k = " << r.k);
     CHECK_THAT(t.alpha_bar()[r.k], WithinRel(r.alpha_bar, rel));
     // 1 - alpha_bar loses ~5 digits to cancellation; the reference computes it the same way.

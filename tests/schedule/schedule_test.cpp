@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
+
+#include <catch2/catch.hpp>
 
 #include <recdiff/schedule/schedule.hpp>
 
@@ -40,7 +40,8 @@ TEST_CASE("DiffRecLinearVar: L-DiffRec ml-1m_clean preset matches diffrec.md 2.3
 }
 
 TEST_CASE("DiffRecLinearVar: betas follow the linear variances and the clip", "[schedule]") {
-  // Without the override 1 - alpha_bar_k telescopes back to v_k = start + k (end - start) / (T - 1).
+  // Without the override 1 - alpha_bar_k telescopes back to v_k = start + k (end - start) / (T -
+  // 1).
   const int T = 7;
   const DiffRecLinearVar s(T, 0.1, 0.2, 0.9, false);
   double alpha_bar = 1.0;
@@ -69,8 +70,9 @@ TEST_CASE("DiffRecLinearVar: invalid hyper-parameters throw readable messages", 
                       Catch::Contains("recdiff::DiffRecLinearVar") &&
                           Catch::Contains("noise_min must be smaller than noise_max"));
   REQUIRE_THROWS_AS(DiffRecLinearVar(0, 0.005, 0.005, 0.01), std::invalid_argument);
-  REQUIRE_THROWS_WITH(DiffRecLinearVar(0, 0.005, 0.005, 0.01),
-                      Catch::Contains("number of steps must be positive") && Catch::Contains("got 0"));
+  REQUIRE_THROWS_WITH(
+      DiffRecLinearVar(0, 0.005, 0.005, 0.01),
+      Catch::Contains("number of steps must be positive") && Catch::Contains("got 0"));
   REQUIRE_THROWS_AS(DiffRecLinearVar(40, -1.0, 0.005, 0.01), std::invalid_argument);
   REQUIRE_THROWS_WITH(DiffRecLinearVar(40, -1.0, 0.005, 0.01),
                       Catch::Contains("noise_scale must be non-negative"));
@@ -87,7 +89,8 @@ TEST_CASE("Linear: betas are an exact-endpoint linspace", "[schedule]") {
   const Linear s(5, 1e-4, 2e-2);
   REQUIRE(s.num_steps() == 5);
   for (int k = 0; k < 5; ++k)
-    CHECK_THAT(s.betas()[static_cast<std::size_t>(k)], WithinRel(1e-4 + k * (2e-2 - 1e-4) / 4, 1e-15));
+    CHECK_THAT(s.betas()[static_cast<std::size_t>(k)],
+               WithinRel(1e-4 + k * (2e-2 - 1e-4) / 4, 1e-15));
   CHECK(s.betas()[4] == 2e-2);
   CHECK(Linear(1, 0.3, 0.7).betas() == std::vector<double>{0.3});
   REQUIRE_THROWS_AS(Linear(3, 0.0, 0.5), std::invalid_argument);
@@ -105,7 +108,8 @@ TEST_CASE("Constant: alpha_bar is (1 - beta)^(k+1)", "[schedule]") {
     CHECK_THAT(t.alpha_bar()[static_cast<std::size_t>(k)], WithinRel(std::pow(0.8, k + 1), 1e-14));
   }
   REQUIRE_THROWS_AS(Constant(4, 1.5), std::invalid_argument);
-  REQUIRE_THROWS_WITH(Constant(4, 1.5), Catch::Contains("recdiff::Constant") && Catch::Contains("1.5"));
+  REQUIRE_THROWS_WITH(Constant(4, 1.5),
+                      Catch::Contains("recdiff::Constant") && Catch::Contains("1.5"));
   REQUIRE_THROWS_WITH(Constant(4, -0.1), Catch::Contains("outside (0, 1]"));
   REQUIRE_THROWS_WITH(Constant(0, 0.1), Catch::Contains("number of steps"));
 }
@@ -125,7 +129,8 @@ TEST_CASE("Cosine: alpha_bar follows the squared cosine until the clip", "[sched
   // f(1) = cos(pi/2)^2 ~ 0, so the last beta is ~1 and is clipped to max_beta.
   CHECK(s.betas()[T - 1] == 0.999);
   for (int k = 1; k < T; ++k)
-    CHECK(t.alpha_bar()[static_cast<std::size_t>(k)] < t.alpha_bar()[static_cast<std::size_t>(k - 1)]);
+    CHECK(t.alpha_bar()[static_cast<std::size_t>(k)] <
+          t.alpha_bar()[static_cast<std::size_t>(k - 1)]);
   CHECK(Cosine(T, off, 0.5).betas()[T - 1] == 0.5);
   REQUIRE_THROWS_AS(Cosine(T, -0.1), std::invalid_argument);
   REQUIRE_THROWS_WITH(Cosine(T, -0.1), Catch::Contains("recdiff::Cosine: the offset s"));

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// DiffRecLinearVar: DiffRec's "linear-var" schedule (linear 1 - alpha_bar, clipped betas, fixed first
-/// beta), exactly as the released code builds it (docs/algorithms/diffrec.md, section 2.1).
+/// DiffRecLinearVar: DiffRec's "linear-var" schedule (linear 1 - alpha_bar, clipped betas, fixed
+/// first beta), exactly as the released code builds it (docs/algorithms/diffrec.md, section 2.1).
 
 #include <algorithm>
 #include <string>
@@ -43,9 +43,10 @@ class DiffRecLinearVar {
       schedule_detail::fail(where, "noise_scale must be non-negative", noise_scale,
                             "noise_scale >= 0");
     if (!(noise_min < noise_max))
-      schedule_detail::fail(where, "noise_min must be smaller than noise_max = " +
-                                       schedule_detail::to_text(noise_max),
-                            noise_min, "noise_min < noise_max");
+      schedule_detail::fail(
+          where,
+          "noise_min must be smaller than noise_max = " + schedule_detail::to_text(noise_max),
+          noise_min, "noise_min < noise_max");
     if (noise_scale == 0.0) return;  // no noise: no betas (see the class comment)
 
     const double start = noise_scale * noise_min;

@@ -25,26 +25,27 @@ namespace recdiff {
 ///     sqrt_recip_alpha_bar_k    = sqrt(1 / alpha_bar_k)
 ///     sqrt_recipm1_alpha_bar_k  = sqrt(1 / alpha_bar_k - 1)
 ///     posterior_variance_k      = beta_k (1 - alpha_bar_prev_k) / (1 - alpha_bar_k)   (0 at k = 0)
-///     posterior_log_variance_clipped_k = log(posterior_variance_1) at k = 0, else log(posterior_variance_k)
-///     posterior_mean_coef1_k    = beta_k sqrt(alpha_bar_prev_k) / (1 - alpha_bar_k)     (on x0)
-///     posterior_mean_coef2_k    = (1 - alpha_bar_prev_k) sqrt(alphas_k) / (1 - alpha_bar_k) (on x_k)
+///     posterior_log_variance_clipped_k = log(posterior_variance_max(k, 1))
+///     posterior_mean_coef1_k    = beta_k sqrt(alpha_bar_prev_k) / (1 - alpha_bar_k)       (on x0)
+///     posterior_mean_coef2_k    = (1 - alpha_bar_prev_k) sqrt(alphas_k) / (1 - alpha_bar_k) (x_k)
 ///     snr_k                     = alpha_bar_k / (1 - alpha_bar_k)
 ///
 /// Each is evaluated in the reference code's order of operations. With T = 1 there is no
 /// posterior_variance_1; posterior_log_variance_clipped_0 is then log(0) = -inf (the reverse step
 /// adds noise only for k > 0, so it is never used).
 ///
-/// **Noiseless tables** (a schedule with empty betas, DiffRec's noise_scale == 0): is_noiseless() is
-/// true, num_steps() is T and every buffer still has T entries, filled with the values of "no noise":
-/// betas 0, alphas, alpha_bar(_prev), sqrt_alpha_bar, sqrt_recip_alpha_bar and coef1 equal to 1;
-/// sqrt_one_minus_alpha_bar, sqrt_recipm1_alpha_bar, posterior_variance and coef2 equal to 0;
+/// **Noiseless tables** (a schedule with empty betas, DiffRec's noise_scale == 0): is_noiseless()
+/// is true, num_steps() is T and every buffer still has T entries, filled with the values of "no
+/// noise": betas 0, alphas, alpha_bar(_prev), sqrt_alpha_bar, sqrt_recip_alpha_bar and coef1 equal
+/// to 1; sqrt_one_minus_alpha_bar, sqrt_recipm1_alpha_bar, posterior_variance and coef2 equal to 0;
 /// posterior_log_variance_clipped -inf and snr +inf. So q_sample gives x_k = x_0 and the posterior
-/// mean gives x0_hat, exactly DiffRec's s == 0 behaviour, with no special case in the kernels; a core
-/// may still test is_noiseless() to skip drawing noise. Objectives use weight 1 for noiseless tables.
+/// mean gives x0_hat, exactly DiffRec's s == 0 behaviour, with no special case in the kernels; a
+/// core may still test is_noiseless() to skip drawing noise. Objectives use weight 1 for noiseless
+/// tables.
 class DiffusionTables {
  public:
-  /// Tables for `num_steps` steps from `betas`. Empty betas give noiseless tables; otherwise betas must
-  /// have num_steps entries, each in (0, 1]. Throws std::invalid_argument otherwise.
+  /// Tables for `num_steps` steps from `betas`. Empty betas give noiseless tables; otherwise betas
+  /// must have num_steps entries, each in (0, 1]. Throws std::invalid_argument otherwise.
   DiffusionTables(int num_steps, std::span<const double> betas) : m_steps(num_steps) {
     constexpr const char* where = "recdiff::DiffusionTables";
     schedule_detail::check_steps(where, num_steps);
@@ -85,7 +86,9 @@ class DiffusionTables {
     return m_sqrt_one_minus_alpha_bar;
   }
   /// sqrt(1 / alpha_bar_k): the x_k coefficient of x0 from eps.
-  const std::vector<double>& sqrt_recip_alpha_bar() const noexcept { return m_sqrt_recip_alpha_bar; }
+  const std::vector<double>& sqrt_recip_alpha_bar() const noexcept {
+    return m_sqrt_recip_alpha_bar;
+  }
   /// sqrt(1 / alpha_bar_k - 1): the eps coefficient of x0 from eps (subtracted).
   const std::vector<double>& sqrt_recipm1_alpha_bar() const noexcept {
     return m_sqrt_recipm1_alpha_bar;
@@ -147,10 +150,10 @@ class DiffusionTables {
   }
 
   void resize_all(std::size_t n) {
-    for (auto* v : {&m_alphas, &m_alpha_bar, &m_alpha_bar_prev, &m_sqrt_alpha_bar,
-                    &m_sqrt_one_minus_alpha_bar, &m_sqrt_recip_alpha_bar, &m_sqrt_recipm1_alpha_bar,
-                    &m_posterior_variance, &m_posterior_log_variance_clipped, &m_coef1, &m_coef2,
-                    &m_snr})
+    for (auto* v :
+         {&m_alphas, &m_alpha_bar, &m_alpha_bar_prev, &m_sqrt_alpha_bar,
+          &m_sqrt_one_minus_alpha_bar, &m_sqrt_recip_alpha_bar, &m_sqrt_recipm1_alpha_bar,
+          &m_posterior_variance, &m_posterior_log_variance_clipped, &m_coef1, &m_coef2, &m_snr})
       v->resize(n);
   }
 

@@ -9,9 +9,10 @@
 
 namespace recdiff {
 
-/// Linear beta schedule: beta_k = beta_start + k (beta_end - beta_start) / (T - 1), k = 0..T-1, with
-/// beta_{T-1} set to exactly beta_end (numpy's linspace with the endpoint; T = 1 gives beta_start).
-/// This is DiffRec's "linear" schedule when beta_start = s a_min and beta_end = s a_max.
+/// Linear beta schedule: beta_k = beta_start + k (beta_end - beta_start) / (T - 1), k = 0..T-1,
+/// with beta_{T-1} set to exactly beta_end (numpy's linspace with the endpoint; T = 1 gives
+/// beta_start). This is DiffRec's "linear" schedule when beta_start = s a_min and beta_end = s
+/// a_max.
 class Linear {
  public:
   /// Throws std::invalid_argument unless steps >= 1 and every beta is in (0, 1].

@@ -1,0 +1,80 @@
+#pragma once
+/// @file
+/// The element kernels of the Gaussian noise policy, as functors over (row, group of four columns)
+/// holding raw pointers, so that a CPU loop and a CUDA kernel run the same code. One Philox call
+/// yields the four normals of a group; the last group of a row may be ragged.
+
+#include <cstdint>
+
+#include <recdiff/config.hpp>
+#include <recdiff/math/gaussian_diffusion.hpp>
+#include <recdiff/math/philox.hpp>
+
+namespace recdiff::noise_detail {
+
+/// Number of four-column groups covering `cols` columns.
+RECDIFF_HOST_DEVICE std::int64_t column_groups(std::int64_t cols) { return (cols + 3) / 4; }
+
+/// x_t = a_row x0 + b_row eps, eps = Philox normal (seed, Stream::noise, step, row, col); stores
+/// eps. Matrices are dense row-major with `cols` columns; a and b hold one coefficient per row.
+template <class T>
+struct QSampleKernel {
+  const T* x0;
+  const T* a;
+  const T* b;
+  T* x_t;
+  T* eps;
+  std::int64_t cols;
+  std::uint64_t seed;
+  std::uint32_t step;
+
+  /// Processes columns 4 group .. 4 group + 3 of `row`.
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t row, std::int64_t group) const {
+    float z[4];
+    philox::normal4(seed, philox::Stream::noise, step, static_cast<std::uint32_t>(row),
+                    static_cast<std::uint32_t>(group), z);
+    const std::int64_t first = 4 * group;
+    const std::int64_t n = cols - first < 4 ? cols - first : 4;
+    const T ar = a[row], br = b[row];
+    for (std::int64_t l = 0; l < n; ++l) {
+      const std::int64_t idx = row * cols + first + l;
+      const T e = static_cast<T>(z[l]);
+      eps[idx] = e;
+      x_t[idx] = math::forward_sample(ar, x0[idx], br, e);
+    }
+  }
+};
+
+/// out = c1_row x0_hat + c2_row x_t (+ std_row z when `noise_std` is non-null and std_row != 0,
+/// with z = Philox normal (seed, Stream::noise, step, row, col)). `out` may alias x_t or x0_hat.
+template <class T>
+struct ReverseStepKernel {
+  const T* x0_hat;
+  const T* x_t;
+  const T* c1;
+  const T* c2;
+  const T* noise_std;  ///< null: no noise (the posterior mean)
+  T* out;
+  std::int64_t cols;
+  std::uint64_t seed;
+  std::uint32_t step;
+
+  /// Processes columns 4 group .. 4 group + 3 of `row`.
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t row, std::int64_t group) const {
+    const std::int64_t first = 4 * group;
+    const std::int64_t n = cols - first < 4 ? cols - first : 4;
+    const T c1r = c1[row], c2r = c2[row];
+    const T sr = noise_std != nullptr ? noise_std[row] : T(0);
+    float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (sr != T(0))
+      philox::normal4(seed, philox::Stream::noise, step, static_cast<std::uint32_t>(row),
+                      static_cast<std::uint32_t>(group), z);
+    for (std::int64_t l = 0; l < n; ++l) {
+      const std::int64_t idx = row * cols + first + l;
+      const T mean = math::posterior_mean(c1r, x0_hat[idx], c2r, x_t[idx]);
+      out[idx] = sr != T(0) ? mean + sr * static_cast<T>(z[l]) : mean;
+    }
+  }
+};
+
+}  // namespace recdiff::noise_detail

@@ -1,0 +1,5 @@
+#pragma once
+/// @file
+/// Folder header: every noise policy.
+
+#include <recdiff/noise/gaussian.hpp>
