@@ -1,0 +1,118 @@
+#pragma once
+/// @file
+/// Element-wise activation functors and the two fused kernels every layer runs through them:
+/// bias + activation after a GEMM, and the activation's derivative applied to an incoming gradient.
+///
+/// An activation is a small copyable functor with
+///   - `T operator()(T x) const`: the value a(x);
+///   - `T derivative(T y) const`: a'(x) written as a function of the OUTPUT y = a(x).
+/// Expressing the derivative through the output means a layer keeps only its activations (which the
+/// next layer needs anyway), never the pre-activations. A functor may carry parameters as members
+/// (LeakyRelu's slope), which is the shape a trainable PReLU slope would take.
+
+#include <cmath>
+#include <cstdint>
+
+#include <recdiff/config.hpp>
+
+namespace recdiff {
+
+/// a(x) = x (the linear output layer).
+struct Identity {
+  template <class T>
+  RECDIFF_HOST_DEVICE T operator()(T x) const {
+    return x;
+  }
+  /// a' = 1.
+  template <class T>
+  RECDIFF_HOST_DEVICE T derivative(T) const {
+    return T(1);
+  }
+};
+
+/// a(x) = tanh(x) (DiffRec's hidden activation).
+struct Tanh {
+  template <class T>
+  RECDIFF_HOST_DEVICE T operator()(T x) const {
+    return std::tanh(x);
+  }
+  /// tanh' = 1 - y^2.
+  template <class T>
+  RECDIFF_HOST_DEVICE T derivative(T y) const {
+    return T(1) - y * y;
+  }
+};
+
+/// a(x) = 1 / (1 + exp(-x)).
+struct Sigmoid {
+  template <class T>
+  RECDIFF_HOST_DEVICE T operator()(T x) const {
+    return T(1) / (T(1) + std::exp(-x));
+  }
+  /// sigmoid' = y (1 - y).
+  template <class T>
+  RECDIFF_HOST_DEVICE T derivative(T y) const {
+    return y * (T(1) - y);
+  }
+};
+
+/// a(x) = max(x, 0).
+struct Relu {
+  template <class T>
+  RECDIFF_HOST_DEVICE T operator()(T x) const {
+    return x > T(0) ? x : T(0);
+  }
+  /// 1 where y > 0, else 0 (the subgradient 0 is taken at x = 0).
+  template <class T>
+  RECDIFF_HOST_DEVICE T derivative(T y) const {
+    return y > T(0) ? T(1) : T(0);
+  }
+};
+
+/// a(x) = x for x > 0, slope * x otherwise. slope must be > 0 for the derivative to be readable off
+/// the output (the sign of y equals the sign of x); slope = 0 is Relu.
+struct LeakyRelu {
+  double slope = 0.01;  ///< negative-side slope (a PReLU would learn it)
+
+  template <class T>
+  RECDIFF_HOST_DEVICE T operator()(T x) const {
+    return x > T(0) ? x : static_cast<T>(slope) * x;
+  }
+  /// 1 where y > 0, else slope.
+  template <class T>
+  RECDIFF_HOST_DEVICE T derivative(T y) const {
+    return y > T(0) ? T(1) : static_cast<T>(slope);
+  }
+};
+
+/// Fused kernel over a row-major rows x cols matrix: y(i, j) = act(y(i, j) + bias(j)), in place.
+/// Runs once after each layer's GEMM, so bias and activation cost one pass over the output.
+template <class T, class ActivationType>
+struct BiasActivation {
+  T* y;               ///< rows x cols, row-major (the GEMM output, overwritten)
+  const T* bias;      ///< cols entries
+  std::int64_t cols;  ///< row stride of y
+  ActivationType act;
+
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t i, std::int64_t j) const {
+    T& e = y[i * cols + j];
+    e = act(e + bias[j]);
+  }
+};
+
+/// Fused kernel: dy(i, j) *= act'(x) computed from the layer's output y(i, j). Turns the gradient
+/// w.r.t. a layer's activations into the gradient w.r.t. its pre-activations, in place.
+template <class T, class ActivationType>
+struct ActivationGradient {
+  T* dy;              ///< rows x cols, row-major (overwritten)
+  const T* y;         ///< the activation output of the forward pass, same shape
+  std::int64_t cols;  ///< row stride of both
+  ActivationType act;
+
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t i, std::int64_t j) const {
+    const std::int64_t k = i * cols + j;
+    dy[k] *= act.derivative(y[k]);
+  }
+};
+
+}  // namespace recdiff

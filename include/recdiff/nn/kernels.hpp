@@ -1,0 +1,171 @@
+#pragma once
+/// @file
+/// The element-wise and per-row kernels of the nn layers, as functors over an explicit index that
+/// capture raw pointers (CpuBackend runs them with loops; a device backend launches the same body).
+/// Every kernel's result depends only on its index, never on the thread that runs it.
+
+#include <cmath>
+#include <cstdint>
+
+#include <recdiff/config.hpp>
+#include <recdiff/math/philox.hpp>
+
+namespace recdiff::nn {
+
+/// sums(j) = sum over rows of x(r, j), for the columns of block `b` (kColumns columns per block).
+/// Each column is summed in row order by one invocation, so the result is the same at any thread
+/// count; rows are walked contiguously inside a block, which keeps the row-major reads cache friendly.
+template <class T>
+struct ColumnSums {
+  static constexpr std::int64_t kColumns = 64;  ///< columns per block (one invocation)
+  const T* x;         ///< rows x cols, row-major
+  T* sums;            ///< cols entries (overwritten)
+  std::int64_t rows;  ///< rows of x
+  std::int64_t cols;  ///< columns (and row stride) of x
+
+  /// Number of blocks (invocations) for `cols` columns.
+  static constexpr std::int64_t blocks(std::int64_t columns) {
+    return (columns + kColumns - 1) / kColumns;
+  }
+
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t b) const {
+    const std::int64_t begin = b * kColumns;
+    const std::int64_t end = begin + kColumns < cols ? begin + kColumns : cols;
+    for (std::int64_t j = begin; j < end; ++j) sums[j] = T(0);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const T* row = x + r * cols;
+      for (std::int64_t j = begin; j < end; ++j) sums[j] += row[j];
+    }
+  }
+};
+
+/// Inverted dropout on a group of four columns of row i: out = in / (1 - p) where the element
+/// survives, 0 where it is dropped. Element (i, j) is dropped when philox uniform
+/// (seed, Stream::dropout, counter, i, j) < p; one Philox block serves the four columns 4g..4g+3.
+template <class T>
+struct DropoutKernel {
+  const T* in;            ///< rows x cols, row-major
+  T* out;                 ///< same shape (may equal `in`)
+  std::int64_t cols;      ///< columns (and row stride)
+  std::uint64_t seed;     ///< run seed
+  std::uint32_t counter;  ///< per-call step counter (a new mask for every training step)
+  float p;                ///< drop probability, in [0, 1)
+  T scale;                ///< 1 / (1 - p)
+
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t i, std::int64_t group) const {
+    float u[4];
+    philox::uniform4(seed, philox::Stream::dropout, counter, static_cast<std::uint32_t>(i),
+                     static_cast<std::uint32_t>(group), u);
+    const std::int64_t j0 = 4 * group;
+    for (int l = 0; l < 4 && j0 + l < cols; ++l) {
+      const std::int64_t k = i * cols + j0 + l;
+      out[k] = u[l] < p ? T(0) : in[k] * scale;
+    }
+  }
+};
+
+/// Row-wise L2 normalisation y = x / max(||x||, floor) of row i; stores the divisor per row.
+template <class T>
+struct RowL2NormForward {
+  const T* x;         ///< rows x cols, row-major
+  T* y;               ///< same shape (may equal x)
+  T* divisor;         ///< rows entries: max(||x_i||, floor)
+  std::int64_t cols;  ///< columns (and row stride)
+  T floor;            ///< 1e-12 (torch.nn.functional.normalize's default eps)
+
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t i) const {
+    const T* xr = x + i * cols;
+    T s = T(0);
+    for (std::int64_t j = 0; j < cols; ++j) s += xr[j] * xr[j];
+    const T norm = std::sqrt(s);
+    const T d = norm > floor ? norm : floor;
+    divisor[i] = d;
+    const T inv = T(1) / d;
+    T* yr = y + i * cols;
+    for (std::int64_t j = 0; j < cols; ++j) yr[j] = xr[j] * inv;
+  }
+};
+
+/// Backward of RowL2NormForward for row i: dx = (dy - y (y . dy)) / ||x|| where the norm exceeds the
+/// floor, and dx = dy / floor where it does not (the divisor is then a constant).
+template <class T>
+struct RowL2NormBackward {
+  const T* y;          ///< the forward output
+  const T* dy;         ///< gradient w.r.t. y
+  const T* divisor;    ///< per-row divisor stored by the forward pass
+  T* dx;               ///< gradient w.r.t. x (may equal dy)
+  std::int64_t cols;   ///< columns (and row stride)
+  T floor;             ///< the forward pass's floor
+
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t i) const {
+    const T* yr = y + i * cols;
+    const T* dyr = dy + i * cols;
+    T* dxr = dx + i * cols;
+    const T inv = T(1) / divisor[i];
+    T dot = T(0);
+    if (divisor[i] > floor)
+      for (std::int64_t j = 0; j < cols; ++j) dot += yr[j] * dyr[j];
+    for (std::int64_t j = 0; j < cols; ++j) dxr[j] = (dyr[j] - yr[j] * dot) * inv;
+  }
+};
+
+/// The sinusoidal step embedding of docs/algorithms/diffrec.md 3.2, element (i, j) for step
+/// steps[i]: with half = dim / 2 and freq_j = exp(-ln(10000) j / half), columns [0, half) hold
+/// cos(k freq_j), columns [half, 2 half) hold sin(k freq_j), and an odd dim ends with a 0 column.
+/// Computed in float like the reference (float32 tensors), then converted to T.
+template <class T>
+struct SinusoidalEmbedding {
+  const int* steps;  ///< rows entries, 0-based step indices k
+  T* out;            ///< rows x dim, row-major
+  std::int64_t dim;  ///< embedding size E
+
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t i, std::int64_t j) const {
+    const std::int64_t half = dim / 2;
+    T& e = out[i * dim + j];
+    if (j >= 2 * half) {
+      e = T(0);
+      return;
+    }
+    // -ln(10000) as the float32 scalar that multiplies the float32 arange in the reference.
+    constexpr float neg_log_max_period = -9.21034037197618f;
+    const std::int64_t f = j < half ? j : j - half;
+    const float freq =
+        std::exp(neg_log_max_period * static_cast<float>(f) / static_cast<float>(half));
+    const float arg = static_cast<float>(steps[i]) * freq;
+    e = static_cast<T>(j < half ? std::cos(arg) : std::sin(arg));
+  }
+};
+
+/// Fills a weight matrix with stddev * N(0, 1) draws keyed by (seed, Stream::init, key, row, col),
+/// where (row, col) is the element's position in the LOGICAL matrix: storage element (i, j) is
+/// logical (i, j + col_offset), or logical (j, i + col_offset) when `transposed`. A layer stored in
+/// blocks or transposed therefore gets the same numbers as the plain layer. One invocation draws
+/// the four logical columns 4g..4g+3 of logical row r from one Philox block, g = first_group + gi.
+template <class T>
+struct NormalFill {
+  T* data;                    ///< storage, row-major
+  std::int64_t storage_cols;  ///< row stride of the storage
+  std::int64_t logical_cols;  ///< columns of the block in logical coordinates (before col_offset)
+  std::int64_t col_offset;    ///< logical column of the block's first column
+  bool transposed;            ///< storage holds the block transposed
+  std::uint64_t seed;         ///< run seed
+  std::uint32_t key;          ///< per-tensor key (see nn/init.hpp)
+  double stddev;              ///< standard deviation
+  std::int64_t first_group;   ///< col_offset / 4: the first group of four logical columns
+
+  /// Runs over logical rows r and groups gi = 0 .. (col_offset + logical_cols + 3) / 4 - first_group.
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t r, std::int64_t gi) const {
+    const std::int64_t g = first_group + gi;
+    float z[4];
+    philox::normal4(seed, philox::Stream::init, key, static_cast<std::uint32_t>(r),
+                    static_cast<std::uint32_t>(g), z);
+    for (int l = 0; l < 4; ++l) {
+      const std::int64_t c = 4 * g + l - col_offset;  // column inside the block
+      if (c < 0 || c >= logical_cols) continue;
+      const std::int64_t k = transposed ? c * storage_cols + r : r * storage_cols + c;
+      data[k] = static_cast<T>(stddev * static_cast<double>(z[l]));
+    }
+  }
+};
+
+}  // namespace recdiff::nn

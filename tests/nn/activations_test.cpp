@@ -1,0 +1,60 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include <recdiff/backend/cpu.hpp>
+#include <recdiff/math/activations.hpp>
+
+using recdiff::CpuBackend;
+
+namespace {
+
+// d a(x) / dx by central differences, compared with derivative(a(x)) at points away from kinks.
+template <class ActivationType>
+void check_derivative(ActivationType act) {
+  for (const double x : {-2.3, -0.7, -0.1, 0.2, 0.9, 1.7}) {
+    const double h = 1e-6;
+    const double fd = (act(x + h) - act(x - h)) / (2 * h);
+    CHECK(act.derivative(act(x)) == Approx(fd).epsilon(1e-8).margin(1e-10));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("activations: values at known points", "[nn][math]") {
+  CHECK(recdiff::Identity{}(-1.5) == -1.5);
+  CHECK(recdiff::Tanh{}(0.5) == Approx(0.46211715726000974));
+  CHECK(recdiff::Sigmoid{}(0.0) == 0.5);
+  CHECK(recdiff::Sigmoid{}(2.0) == Approx(0.8807970779778823));
+  CHECK(recdiff::Relu{}(-2.0) == 0.0);
+  CHECK(recdiff::Relu{}(3.0) == 3.0);
+  CHECK(recdiff::LeakyRelu{0.2}(-2.0) == Approx(-0.4));
+  CHECK(recdiff::LeakyRelu{0.2}(2.0) == 2.0);
+  CHECK(recdiff::Tanh{}(0.5f) == Approx(0.46211716f));
+}
+
+TEST_CASE("activations: derivative from the output matches finite differences", "[nn][gradcheck]") {
+  check_derivative(recdiff::Identity{});
+  check_derivative(recdiff::Tanh{});
+  check_derivative(recdiff::Sigmoid{});
+  check_derivative(recdiff::Relu{});
+  check_derivative(recdiff::LeakyRelu{0.1});
+}
+
+TEST_CASE("activations: fused bias+activation and gradient kernels", "[nn][math]") {
+  CpuBackend::Matrix<double> y(2, 3), dy(2, 3), b(1, 3);
+  y << 0.1, -0.4, 0.7, 1.2, 0.0, -0.3;
+  b << 0.5, -0.5, 0.25;
+  const CpuBackend::Matrix<double> z = y;
+  CpuBackend::Context ctx(2);
+  CpuBackend::for_each(ctx, 2, 3,
+                       recdiff::BiasActivation<double, recdiff::Tanh>{y.data(), b.data(), 3, {}});
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j) CHECK(y(i, j) == std::tanh(z(i, j) + b(0, j)));
+  dy.setConstant(2.0);
+  CpuBackend::for_each(
+      ctx, 2, 3, recdiff::ActivationGradient<double, recdiff::Tanh>{dy.data(), y.data(), 3, {}});
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j) CHECK(dy(i, j) == Approx(2.0 * (1 - y(i, j) * y(i, j))));
+}
