@@ -183,9 +183,13 @@ class NpyMatrixReader {
       skip_space();
       if (pos >= text.size() || (text[pos] != '\'' && text[pos] != '"'))
         error("expected a quoted string");
+      const std::size_t start = pos;
       const char quote = text[pos++];
       const auto end = text.find(quote, pos);
-      if (end == std::string_view::npos) error("unterminated string");
+      if (end == std::string_view::npos) {
+        pos = start;
+        error("unterminated string");
+      }
       std::string out(text.substr(pos, end - pos));
       pos = end + 1;
       return out;
@@ -229,6 +233,7 @@ class NpyMatrixReader {
       bool seen_descr = false, seen_order = false, seen_shape = false;
       expect('{');
       while (!accept('}')) {
+        skip_space();
         const auto key_pos = pos;
         const std::string key = string_literal();
         expect(':');
@@ -261,6 +266,7 @@ class NpyMatrixReader {
       }
       skip_space();
       if (pos != text.size()) error("unexpected text after the dictionary");
+      pos = 0;  // a missing key is a property of the whole dictionary
       if (!seen_descr) error("missing key 'descr'");
       if (!seen_order) error("missing key 'fortran_order'");
       if (!seen_shape) error("missing key 'shape'");
