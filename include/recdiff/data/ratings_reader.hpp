@@ -3,6 +3,7 @@
 /// load_ratings(): streaming loaders for the common rating-file formats (MovieLens 100K / 1M /
 /// 20M-25M, RecBole atomic .inter files, generic delimited text) into a RatingsData.
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
