@@ -1,0 +1,6 @@
+#pragma once
+/// @file
+/// Folder header: the denoiser policies.
+
+#include <recdiff/concepts/denoiser.hpp>
+#include <recdiff/denoiser/mlp.hpp>
