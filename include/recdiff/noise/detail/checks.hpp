@@ -34,6 +34,13 @@ void check_shape(const char* where, const char* name, const MatrixType& m, std::
                           std::to_string(k) + " is outside [0, " + std::to_string(steps) + ")");
 }
 
+/// Throws std::invalid_argument("<where>: <name>[i] must be positive, got v").
+[[noreturn]] inline void not_positive(const char* where, const char* name, std::size_t i,
+                                      double value) {
+  throw std::invalid_argument(std::string(where) + ": " + name + "[" + std::to_string(i) +
+                              "] must be positive, got " + std::to_string(value));
+}
+
 /// Throws unless every step is in [0, num_steps).
 inline void check_steps(const char* where, std::span<const int> steps, int num_steps) {
   for (std::size_t i = 0; i < steps.size(); ++i)
