@@ -1,0 +1,6 @@
+#pragma once
+/// @file
+/// Folder header: every step sampler.
+
+#include <recdiff/sampler/importance.hpp>
+#include <recdiff/sampler/uniform.hpp>
