@@ -1,14 +1,13 @@
-#include <catch2/catch.hpp>
-
-#include <Eigen/Dense>
 #include <vector>
 
+#include <Eigen/Dense>
+#include <catch2/catch.hpp>
+
+#include "support/toy_data.hpp"
 #include <recdiff/baseline/ease.hpp>
 #include <recdiff/baseline/popularity.hpp>
 #include <recdiff/eval/diffrec_protocol.hpp>
 #include <recdiff/eval/temporal_split.hpp>
-
-#include "support/toy_data.hpp"
 
 using Catch::WithinAbs;
 using recdiff::Ease;
@@ -17,8 +16,7 @@ using recdiff::ScoreMatrix;
 
 namespace {
 
-const std::vector<std::vector<index_t>> kRows{{0, 1, 2}, {1, 2}, {0, 3}, {2, 3, 4},
-                                              {0, 1, 4}, {4}};
+const std::vector<std::vector<index_t>> kRows{{0, 1, 2}, {1, 2}, {0, 3}, {2, 3, 4}, {0, 1, 4}, {4}};
 
 }  // namespace
 
@@ -102,9 +100,8 @@ TEST_CASE("Ease: bad lambda, memory limit and misuse throw", "[baseline][ease]")
   small.max_bytes = 399;
   Ease limited(small);
   REQUIRE_THROWS_AS(limited.fit(train, 1.0), recdiff::NumericalError);
-  REQUIRE_THROWS_WITH(limited.fit(train, 1.0),
-                      Catch::Contains("5 items need 400 bytes") &&
-                          Catch::Contains("above the limit of 399 bytes"));
+  REQUIRE_THROWS_WITH(limited.fit(train, 1.0), Catch::Contains("5 items need 400 bytes") &&
+                                                   Catch::Contains("above the limit of 399 bytes"));
   small.max_bytes = 400;
   Ease enough(small);
   REQUIRE_NOTHROW(enough.fit(train, 1.0));
@@ -116,5 +113,6 @@ TEST_CASE("Ease: bad lambda, memory limit and misuse throw", "[baseline][ease]")
   ease.fit(train, 1.0);
   const auto wide = recdiff::test::matrix_from_rows(kRows, 6);
   REQUIRE_THROWS_AS(ease.score(wide, users, out), std::invalid_argument);
-  REQUIRE_THROWS_WITH(ease.score(wide, users, out), Catch::Contains("input has 6 items, fitted on 5"));
+  REQUIRE_THROWS_WITH(ease.score(wide, users, out),
+                      Catch::Contains("input has 6 items, fitted on 5"));
 }

@@ -1,13 +1,13 @@
 // Popularity and EASE on ml-1m_clean under DiffRec's protocol, against the float64 reference
-// numbers of docs/algorithms/recfusion-codigem-baselines.md section 6.4 (test R@10, R@20, N@10, N@20).
+// numbers of docs/algorithms/recfusion-codigem-baselines.md section 6.4 (test R@10, R@20, N@10,
+// N@20).
 #include <catch2/catch.hpp>
 
+#include "support/shared_data.hpp"
 #include <recdiff/baseline/ease.hpp>
 #include <recdiff/baseline/popularity.hpp>
 #include <recdiff/data/diffrec_split.hpp>
 #include <recdiff/eval/diffrec_protocol.hpp>
-
-#include "support/shared_data.hpp"
 
 using Catch::WithinAbs;
 

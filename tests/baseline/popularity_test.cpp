@@ -1,11 +1,10 @@
-#include <catch2/catch.hpp>
-
 #include <vector>
 
-#include <recdiff/baseline/popularity.hpp>
-#include <recdiff/eval/top_k.hpp>
+#include <catch2/catch.hpp>
 
 #include "support/toy_data.hpp"
+#include <recdiff/baseline/popularity.hpp>
+#include <recdiff/eval/top_k.hpp>
 
 using recdiff::index_t;
 using recdiff::ScoreMatrix;

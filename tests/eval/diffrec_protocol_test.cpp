@@ -1,10 +1,9 @@
-#include <catch2/catch.hpp>
-
 #include <vector>
 
-#include <recdiff/eval/diffrec_protocol.hpp>
+#include <catch2/catch.hpp>
 
 #include "support/toy_data.hpp"
+#include <recdiff/eval/diffrec_protocol.hpp>
 
 using recdiff::index_t;
 using recdiff::InteractionMatrix;

@@ -1,13 +1,12 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
 
-#include <recdiff/eval/evaluator.hpp>
+#include <catch2/catch.hpp>
 
 #include "support/toy_data.hpp"
+#include <recdiff/eval/evaluator.hpp>
 
 using Catch::WithinAbs;
 using recdiff::Averaging;
@@ -176,8 +175,7 @@ TEST_CASE("Evaluator: bad options, shapes, users and scores throw", "[eval][eval
 
   scorer.table(1, 2) = std::numeric_limits<float>::quiet_NaN();
   REQUIRE_THROWS_AS(evaluator.evaluate(scorer, input, task), recdiff::NumericalError);
-  REQUIRE_THROWS_WITH(evaluator.evaluate(scorer, input, task),
-                      Catch::Contains("NaN for user 1"));
+  REQUIRE_THROWS_WITH(evaluator.evaluate(scorer, input, task), Catch::Contains("NaN for user 1"));
 
   struct ShortScorer {
     void score(const InteractionMatrix&, std::span<const index_t>, ScoreMatrix& out) const {

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include <sstream>
+
+#include <catch2/catch.hpp>
 
 #include <recdiff/eval/metric_set.hpp>
 

@@ -1,7 +1,7 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <recdiff/eval/metrics.hpp>
 
@@ -41,9 +41,9 @@ TEST_CASE("metrics: recall and calibrated recall differ when targets exceed K", 
   const V ranked{0, 1, 2};
   const V targets{0, 1, 5, 6};
   const auto m = ranking_metrics(ranked, targets, 2);
-  REQUIRE_THAT(m.recall, WithinAbs(0.5, 1e-15));            // 2 / n_u
-  REQUIRE_THAT(m.calibrated_recall, WithinAbs(1.0, 1e-15)); // 2 / min(K, n_u)
-  REQUIRE_THAT(m.ndcg, WithinAbs(1.0, 1e-15));              // IDCG over min(n_u, K) = 2
+  REQUIRE_THAT(m.recall, WithinAbs(0.5, 1e-15));             // 2 / n_u
+  REQUIRE_THAT(m.calibrated_recall, WithinAbs(1.0, 1e-15));  // 2 / min(K, n_u)
+  REQUIRE_THAT(m.ndcg, WithinAbs(1.0, 1e-15));               // IDCG over min(n_u, K) = 2
   REQUIRE_THAT(m.mrr, WithinAbs(1.0, 1e-15));
 }
 

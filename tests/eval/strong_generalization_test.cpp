@@ -1,18 +1,17 @@
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "support/toy_data.hpp"
 #include <recdiff/baseline/popularity.hpp>
 #include <recdiff/eval/strong_generalization.hpp>
 
-#include "support/toy_data.hpp"
-
 using recdiff::index_t;
 using recdiff::InteractionMatrix;
-using recdiff::StrongGeneralizationOptions;
 using recdiff::strong_generalization_split;
+using recdiff::StrongGeneralizationOptions;
 using V = std::vector<index_t>;
 
 namespace {
@@ -38,8 +37,8 @@ TEST_CASE("strong generalisation: user counts of the spec", "[eval][split]") {
   struct Case {
     index_t users, full, val_train, part;
   };
-  for (const Case c : {Case{5949, 5354, 4759, 595}, Case{6040, 5436, 4832, 604},
-                       Case{938, 844, 750, 94}}) {
+  for (const Case c :
+       {Case{5949, 5354, 4759, 595}, Case{6040, 5436, 4832, 604}, Case{938, 844, 750, 94}}) {
     const auto s = strong_generalization_split(uniform_rows(c.users, 10));
     REQUIRE(static_cast<index_t>(s.full_train_users.size()) == c.full);
     REQUIRE(static_cast<index_t>(s.val_train_users.size()) == c.val_train);

@@ -1,12 +1,11 @@
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include <recdiff/eval/temporal_split.hpp>
+#include <catch2/catch.hpp>
 
 #include "support/toy_data.hpp"
+#include <recdiff/eval/temporal_split.hpp>
 
 using recdiff::index_t;
 using recdiff::InteractionBuilder;

@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <recdiff/eval/top_k.hpp>
 
@@ -67,7 +67,8 @@ TEST_CASE("TopK: equals a full stable sort on random rows with many ties", "[eva
       return s[static_cast<std::size_t>(a)] > s[static_cast<std::size_t>(b)];
     });
     const index_t k = 1 + static_cast<index_t>(rng() % 120);
-    if (static_cast<std::size_t>(k) < reference.size()) reference.resize(static_cast<std::size_t>(k));
+    if (static_cast<std::size_t>(k) < reference.size())
+      reference.resize(static_cast<std::size_t>(k));
     REQUIRE(top_k(s, k, excluded) == reference);
   }
 }

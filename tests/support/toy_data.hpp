@@ -64,8 +64,9 @@ inline InteractionMatrix make_toy_data(const ToyDataOptions& o = {}) {
   std::vector<std::uint8_t> taken(static_cast<std::size_t>(o.items));
   for (index_t u = 0; u < o.users; ++u) {
     const index_t cluster = u % o.clusters;
-    const auto n = o.min_items + static_cast<index_t>(recdiff::detail::uniform_below(
-                                     rng, static_cast<std::uint64_t>(o.max_items - o.min_items + 1)));
+    const auto n =
+        o.min_items + static_cast<index_t>(recdiff::detail::uniform_below(
+                          rng, static_cast<std::uint64_t>(o.max_items - o.min_items + 1)));
     std::fill(taken.begin(), taken.end(), 0);
     for (index_t k = 0; k < n; ++k) {
       const bool own = uniform01() < o.in_cluster;

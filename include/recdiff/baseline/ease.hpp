@@ -70,8 +70,7 @@ class Ease {
       throw NumericalError("recdiff::Ease::fit: " + std::to_string(n) + " items need " +
                            std::to_string(need) + " bytes for the " + std::to_string(n) + " x " +
                            std::to_string(n) + " item-item matrices, above the limit of " +
-                           std::to_string(m_options.max_bytes) +
-                           " bytes (EaseOptions::max_bytes)");
+                           std::to_string(m_options.max_bytes) + " bytes (EaseOptions::max_bytes)");
     m_weights.resize(0, 0);
     m_fitted = false;
     Eigen::MatrixXd a = gram(train);
@@ -97,8 +96,7 @@ class Ease {
   /// user's row of `input`.
   void score(const InteractionMatrix& input, std::span<const index_t> users,
              ScoreMatrix& out) const {
-    if (!m_fitted)
-      throw std::logic_error("recdiff::Ease::score: called before fit()");
+    if (!m_fitted) throw std::logic_error("recdiff::Ease::score: called before fit()");
     if (input.num_items() != num_items())
       throw std::invalid_argument("recdiff::Ease::score: input has " +
                                   std::to_string(input.num_items()) + " items, fitted on " +

@@ -29,8 +29,8 @@ class Popularity {
     m_scores.assign(counts.size(), 0.0f);
     if (max_count > 0)
       for (std::size_t j = 0; j < counts.size(); ++j)
-        m_scores[j] = static_cast<float>(static_cast<double>(counts[j]) /
-                                         static_cast<double>(max_count));
+        m_scores[j] =
+            static_cast<float>(static_cast<double>(counts[j]) / static_cast<double>(max_count));
     m_fitted = true;
   }
 

@@ -25,9 +25,8 @@ struct ProtocolResult {
 /// - averages divide by all users of the matrix (users without targets count as 0).
 /// Both come from one scoring pass. `options` sets the cut-offs, batch size and threads.
 template <class S>
-  requires Scorer<S>
-ProtocolResult evaluate_diffrec_protocol(S& scorer, const TrainValidTest& data,
-                                         EvalOptions options = {}) {
+requires Scorer<S> ProtocolResult evaluate_diffrec_protocol(S& scorer, const TrainValidTest& data,
+                                                            EvalOptions options = {}) {
   const std::vector<EvalTask> tasks{
       EvalTask{{data.train}, data.valid, Averaging::all_users},
       EvalTask{{data.train, data.valid}, data.test, Averaging::all_users},

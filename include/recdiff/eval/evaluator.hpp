@@ -88,13 +88,13 @@ class Evaluator {
 
   const EvalOptions& options() const noexcept { return m_options; }
 
-  /// Evaluates `tasks` for `users` (all users of `input` when absent; ids must be in range), feeding
-  /// the scorer the users' rows of `input`. Returns one MetricSet per task, in order.
+  /// Evaluates `tasks` for `users` (all users of `input` when absent; ids must be in range),
+  /// feeding the scorer the users' rows of `input`. Returns one MetricSet per task, in order.
   template <class S>
-    requires Scorer<S>
-  std::vector<MetricSet> evaluate(S& scorer, const InteractionMatrix& input,
-                                  std::span<const EvalTask> tasks,
-                                  std::optional<std::span<const index_t>> users = std::nullopt) const {
+  requires Scorer<S> std::vector<MetricSet> evaluate(
+      S& scorer, const InteractionMatrix& input, std::span<const EvalTask> tasks,
+      std::optional<std::span<const index_t>> users = std::nullopt)
+  const {
     validate(input, tasks, users);
     std::vector<index_t> order;
     if (users) {
@@ -108,11 +108,10 @@ class Evaluator {
 
   /// Single-task form of evaluate().
   template <class S>
-    requires Scorer<S>
-  MetricSet evaluate(S& scorer, const InteractionMatrix& input, const EvalTask& task,
-                     std::optional<std::span<const index_t>> users = std::nullopt) const {
-    return evaluate(scorer, input, std::span<const EvalTask>(&task, 1), users).front();
-  }
+  requires Scorer<S> MetricSet
+  evaluate(S& scorer, const InteractionMatrix& input, const EvalTask& task,
+           std::optional<std::span<const index_t>> users = std::nullopt)
+  const { return evaluate(scorer, input, std::span<const EvalTask>(&task, 1), users).front(); }
 
  private:
   // Per-user values stored per K, in this order.
@@ -149,7 +148,8 @@ class Evaluator {
 
   template <class S>
   std::vector<MetricSet> run(S& scorer, const InteractionMatrix& input,
-                             std::span<const EvalTask> tasks, std::span<const index_t> order) const {
+                             std::span<const EvalTask> tasks,
+                             std::span<const index_t> order) const {
     const index_t items = input.num_items();
     const auto& ks = m_options.ks;
     const index_t max_k = *std::max_element(ks.begin(), ks.end());
@@ -186,15 +186,15 @@ class Evaluator {
     ScoreMatrix scores(batch, items);
     for (index_t start = 0; start < total; start += batch) {
       const index_t nb = std::min(batch, total - start);
-      const auto batch_users = order.subspan(static_cast<std::size_t>(start),
-                                             static_cast<std::size_t>(nb));
+      const auto batch_users =
+          order.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(nb));
       scores.resize(nb, items);
       scorer.score(input, batch_users, scores);
       if (scores.rows() != nb || scores.cols() != items)
-        throw std::invalid_argument(
-            "recdiff::Evaluator::evaluate: the scorer returned " + std::to_string(scores.rows()) +
-            " x " + std::to_string(scores.cols()) + " scores, expected " + std::to_string(nb) +
-            " x " + std::to_string(items));
+        throw std::invalid_argument("recdiff::Evaluator::evaluate: the scorer returned " +
+                                    std::to_string(scores.rows()) + " x " +
+                                    std::to_string(scores.cols()) + " scores, expected " +
+                                    std::to_string(nb) + " x " + std::to_string(items));
 
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
       for (index_t b = 0; b < nb; ++b) {
@@ -268,8 +268,8 @@ class Evaluator {
     }
 
     std::vector<MetricSet> results(n_tasks);
-    static constexpr const char* names[kPerK] = {"recall",    "calibrated_recall", "ndcg",
-                                                 "precision", "mrr",               "hit_rate"};
+    static constexpr const char* names[kPerK] = {"recall", "calibrated_recall", "ndcg", "precision",
+                                                 "mrr",    "hit_rate"};
     for (std::size_t t = 0; t < n_tasks; ++t) {
       const auto denominator = static_cast<double>(n_counted[t]);
       for (std::size_t j = 0; j < kPerK; ++j)

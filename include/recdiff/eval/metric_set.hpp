@@ -77,7 +77,8 @@ class MetricSet {
     const int width = std::max(8, precision + 4);
     std::ostringstream out;
     out << std::left << std::setw(static_cast<int>(width0)) << "metric" << std::right;
-    for (const long k : ks) out << ' ' << std::setw(width) << (k < 0 ? std::string("-") : "@" + std::to_string(k));
+    for (const long k : ks)
+      out << ' ' << std::setw(width) << (k < 0 ? std::string("-") : "@" + std::to_string(k));
     out << '\n' << std::fixed << std::setprecision(precision);
     for (const auto& r : rows) {
       out << std::left << std::setw(static_cast<int>(width0)) << r << std::right;

@@ -47,8 +47,9 @@ inline double rank_discount(std::size_t rank0) {
   return 1.0 / std::log2(static_cast<double>(rank0) + 2.0);
 }
 
-/// Metrics at cut-off `k` of a ranked list given by its hit flags (hits[j] for 0-based rank j; ranks
-/// past hits.size() count as misses) for a user with `num_targets` distinct targets. `k` >= 1.
+/// Metrics at cut-off `k` of a ranked list given by its hit flags (hits[j] for 0-based rank j;
+/// ranks past hits.size() count as misses) for a user with `num_targets` distinct targets. `k`
+/// >= 1.
 inline RankingMetrics ranking_metrics(std::span<const std::uint8_t> hits, index_t num_targets,
                                       index_t k) {
   if (k < 1)
@@ -87,8 +88,8 @@ inline RankingMetrics ranking_metrics(std::span<const index_t> ranked,
   return ranking_metrics(hits, static_cast<index_t>(targets.size()), k);
 }
 
-/// Catalogue coverage@k: the fraction of the `num_items` items that appear in the first k entries of
-/// at least one of `lists` (each a ranked list, best first).
+/// Catalogue coverage@k: the fraction of the `num_items` items that appear in the first k entries
+/// of at least one of `lists` (each a ranked list, best first).
 inline double catalogue_coverage(std::span<const std::vector<index_t>> lists, index_t num_items,
                                  index_t k) {
   if (num_items < 1 || k < 1)

@@ -17,8 +17,8 @@ namespace recdiff {
 /// Required member (const or not):
 ///   void score(const InteractionMatrix& input, std::span<const index_t> users, ScoreMatrix& out);
 template <class S>
-concept Scorer = requires(S& scorer, const InteractionMatrix& input,
-                          std::span<const index_t> users, ScoreMatrix& out) {
+concept Scorer = requires(S& scorer, const InteractionMatrix& input, std::span<const index_t> users,
+                          ScoreMatrix& out) {
   // If this fails: the type needs a member
   // void score(const InteractionMatrix&, std::span<const index_t>, ScoreMatrix&).
   scorer.score(input, users, out);

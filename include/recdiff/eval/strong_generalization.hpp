@@ -50,8 +50,8 @@ struct StrongGeneralizationSplit {
   InteractionMatrix valid_held_out;
   InteractionMatrix test_fold_in;
   InteractionMatrix test_held_out;
-  /// Sorted user ids of each part. valid_users / test_users hold only the users evaluated (non-empty
-  /// fold-in and held-out); the dropped ones appear in no list.
+  /// Sorted user ids of each part. valid_users / test_users hold only the users evaluated
+  /// (non-empty fold-in and held-out); the dropped ones appear in no list.
   std::vector<index_t> full_train_users;
   std::vector<index_t> val_train_users;
   std::vector<index_t> valid_users;
@@ -95,16 +95,16 @@ inline std::size_t shuffle_user_split(std::vector<index_t>& pool, double fractio
                                       const InteractionMatrix& data, int attempts, double tolerance,
                                       std::mt19937_64& rng) {
   // The epsilon keeps e.g. 5436 * (0.8 / 0.9) = 4831.9999... at 4832.
-  const auto first = static_cast<std::size_t>(
-      std::floor(static_cast<double>(pool.size()) * fraction + 1e-9));
+  const auto first =
+      static_cast<std::size_t>(std::floor(static_cast<double>(pool.size()) * fraction + 1e-9));
   offset_t total = 0;
   for (const index_t u : pool) total += data.row_size(u);
   for (int attempt = 0; attempt < attempts; ++attempt) {
     shuffle(std::span<index_t>(pool), rng);
     offset_t in_first = 0;
     for (std::size_t j = 0; j < first; ++j) in_first += data.row_size(pool[j]);
-    if (total == 0 ||
-        std::abs(static_cast<double>(in_first) / static_cast<double>(total) - fraction) <= tolerance)
+    if (total == 0 || std::abs(static_cast<double>(in_first) / static_cast<double>(total) -
+                               fraction) <= tolerance)
       break;
   }
   return first;
@@ -113,17 +113,18 @@ inline std::size_t shuffle_user_split(std::vector<index_t>& pool, double fractio
 }  // namespace detail
 
 /// Splits the users of `data` as RecPack's StrongGeneralization does (recfusion spec 1.2), with
-/// this library's RNG (std::mt19937_64 and its own uniform/shuffle code, so the split depends only on
-/// the seed):
+/// this library's RNG (std::mt19937_64 and its own uniform/shuffle code, so the split depends only
+/// on the seed):
 /// 1. the users with >= 1 interaction, shuffled with mt19937_64(seed): the first
 ///    floor(n (1 - test_fraction)) are the full-training users, the rest test users; the shuffle is
 ///    repeated (up to max_attempts in all) until the first group holds (1 - test_fraction) +-
 ///    share_tolerance of the interactions;
 /// 2. the full-training users, split the same way (same generator) with fraction
 ///    (1 - test - validation) / (1 - test): validation-training users, then validation users;
-/// 3. each validation and test user u's interactions are shuffled with mt19937_64(seed + u): the first
-///    ceil(fold_in_fraction n_u) are the fold-in part, the rest the held-out part. Users with an empty
-///    fold-in or held-out part are dropped from that set.
+/// 3. each validation and test user u's interactions are shuffled with mt19937_64(seed + u): the
+/// first
+///    ceil(fold_in_fraction n_u) are the fold-in part, the rest the held-out part. Users with an
+///    empty fold-in or held-out part are dropped from that set.
 inline StrongGeneralizationSplit strong_generalization_split(
     const InteractionMatrix& data, const StrongGeneralizationOptions& options = {}) {
   const double t = options.test_fraction;
@@ -131,7 +132,8 @@ inline StrongGeneralizationSplit strong_generalization_split(
   if (!(t > 0 && v > 0 && t + v < 1))
     throw std::invalid_argument(
         "recdiff::strong_generalization_split: fractions must satisfy test > 0, validation > 0, "
-        "test + validation < 1, got " + std::to_string(t) + " and " + std::to_string(v));
+        "test + validation < 1, got " +
+        std::to_string(t) + " and " + std::to_string(v));
   if (!(options.fold_in_fraction > 0 && options.fold_in_fraction < 1))
     throw std::invalid_argument(
         "recdiff::strong_generalization_split: fold_in_fraction must be in (0, 1), got " +
@@ -139,8 +141,8 @@ inline StrongGeneralizationSplit strong_generalization_split(
   if (options.max_attempts < 1 || !(options.share_tolerance >= 0))
     throw std::invalid_argument(
         "recdiff::strong_generalization_split: max_attempts must be >= 1 and share_tolerance >= 0, "
-        "got " + std::to_string(options.max_attempts) + " and " +
-        std::to_string(options.share_tolerance));
+        "got " +
+        std::to_string(options.max_attempts) + " and " + std::to_string(options.share_tolerance));
 
   std::vector<index_t> pool;
   for (index_t u = 0; u < data.num_users(); ++u)
@@ -173,8 +175,8 @@ inline StrongGeneralizationSplit strong_generalization_split(
     std::vector<std::uint8_t> in_fold;
     for (const index_t u : users) {
       const auto n = static_cast<std::size_t>(data.row_size(u));
-      const auto n_in = static_cast<std::size_t>(
-          std::ceil(options.fold_in_fraction * static_cast<double>(n)));
+      const auto n_in =
+          static_cast<std::size_t>(std::ceil(options.fold_in_fraction * static_cast<double>(n)));
       if (n_in == 0 || n_in >= n) continue;
       perm.resize(n);
       for (std::size_t k = 0; k < n; ++k) perm[k] = k;
@@ -212,19 +214,19 @@ enum class EvaluatedUsers { validation, test };
 
 /// RecFusion's evaluation (spec 1.3-1.4) of `scorer` on the validation or test users of `split`:
 /// input = their fold-in rows, fold-in items masked, targets = held-out items, mean over those
-/// users (all have a non-empty held-out part). The reported numbers are calibrated_recall@20/@50 and
-/// ndcg@100; recall@K (plain) is there too.
+/// users (all have a non-empty held-out part). The reported numbers are calibrated_recall@20/@50
+/// and ndcg@100; recall@K (plain) is there too.
 template <class S>
-  requires Scorer<S>
-MetricSet evaluate_strong_generalization(S& scorer, const StrongGeneralizationSplit& split,
-                                         EvaluatedUsers which = EvaluatedUsers::test,
-                                         EvalOptions options = strong_generalization_eval_options()) {
+requires Scorer<S> MetricSet evaluate_strong_generalization(
+    S& scorer, const StrongGeneralizationSplit& split, EvaluatedUsers which = EvaluatedUsers::test,
+    EvalOptions options = strong_generalization_eval_options()) {
   const bool test = which == EvaluatedUsers::test;
   const InteractionMatrix& fold_in = test ? split.test_fold_in : split.valid_fold_in;
   const InteractionMatrix& held_out = test ? split.test_held_out : split.valid_held_out;
   const std::vector<index_t>& users = test ? split.test_users : split.valid_users;
   const EvalTask task{{fold_in}, held_out, Averaging::users_with_targets};
-  return Evaluator(std::move(options)).evaluate(scorer, fold_in, task, std::span<const index_t>(users));
+  return Evaluator(std::move(options))
+      .evaluate(scorer, fold_in, task, std::span<const index_t>(users));
 }
 
 }  // namespace recdiff

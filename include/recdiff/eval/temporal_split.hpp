@@ -78,7 +78,8 @@ inline TrainValidTest temporal_split(const InteractionMatrix& data,
     std::stable_sort(order.begin(), order.end(),
                      [&](std::size_t a, std::size_t b) { return times[a] < times[b]; });
     if (options.ties == TimestampTies::shuffle) {
-      std::mt19937_64 rng(options.seed ^ (0x9E3779B97F4A7C15ULL * (static_cast<std::uint64_t>(u) + 1)));
+      std::mt19937_64 rng(options.seed ^
+                          (0x9E3779B97F4A7C15ULL * (static_cast<std::uint64_t>(u) + 1)));
       for (std::size_t lo = 0; lo < n;) {
         std::size_t hi = lo + 1;
         while (hi < n && times[order[hi]] == times[order[lo]]) ++hi;
@@ -87,7 +88,8 @@ inline TrainValidTest temporal_split(const InteractionMatrix& data,
       }
     }
     const auto cut = [n](double fraction) {
-      return std::min(n, static_cast<std::size_t>(std::floor(fraction * static_cast<double>(n))) + 1);
+      return std::min(n,
+                      static_cast<std::size_t>(std::floor(fraction * static_cast<double>(n))) + 1);
     };
     const std::size_t ends[3] = {n == 0 ? 0 : cut(options.train_fraction),
                                  n == 0 ? 0 : cut(options.train_test_fraction), n};

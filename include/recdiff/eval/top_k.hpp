@@ -14,8 +14,8 @@
 
 namespace recdiff {
 
-/// Selects the K highest-scoring items of a score row, skipping excluded items, in O(I log K) with a
-/// K-entry heap (no full sort). The order is fully deterministic:
+/// Selects the K highest-scoring items of a score row, skipping excluded items, in O(I log K) with
+/// a K-entry heap (no full sort). The order is fully deterministic:
 /// - higher score first; equal scores by lower item id first;
 /// - excluded (masked) items, items scored -inf and items scored NaN are never returned, so fewer
 ///   than K items come back when fewer are eligible.
@@ -28,14 +28,16 @@ class TopK {
 
   index_t num_items() const noexcept { return m_excluded.size(); }
 
-  /// Excludes `items` from the next select() (cumulative until then). Ids must be in [0, num_items()).
+  /// Excludes `items` from the next select() (cumulative until then). Ids must be in [0,
+  /// num_items()).
   void exclude(std::span<const index_t> items) noexcept { m_excluded.mark(items); }
 
   /// The up to `k` best eligible items of `scores` (num_items() entries), best first. Clears the
   /// exclusions. The returned span stays valid until the next call.
   std::span<const index_t> select(std::span<const float> scores, index_t k) {
     if (k < 0)
-      throw std::invalid_argument("recdiff::TopK::select: k must be >= 0, got " + std::to_string(k));
+      throw std::invalid_argument("recdiff::TopK::select: k must be >= 0, got " +
+                                  std::to_string(k));
     if (scores.size() != static_cast<std::size_t>(num_items()))
       throw std::invalid_argument("recdiff::TopK::select: score row has " +
                                   std::to_string(scores.size()) + " entries, expected " +

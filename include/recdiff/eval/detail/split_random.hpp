@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// Uniform integers and shuffles on std::mt19937_64, written out here so that seeded splits give the
-/// same result with every standard library (std::uniform_int_distribution and std::shuffle are
+/// Uniform integers and shuffles on std::mt19937_64, written out here so that seeded splits give
+/// the same result with every standard library (std::uniform_int_distribution and std::shuffle are
 /// implementation-defined).
 
 #include <cstdint>
