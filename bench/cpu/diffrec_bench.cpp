@@ -1,0 +1,284 @@
+// DiffRec's hot paths at the ml-1m_clean preset shapes (B = 400 users, I = 2810 items, dims {200,
+// 600}, E = 10): the raw GEMM of the first layer as a baseline, the denoiser's forward + backward,
+// q_sample, one full training step, one reverse step and the whole reverse chain. FLOP counts
+// follow PERFORMANCE.md (forward 7.24 MFLOP/user, training step 7.24 + 11.1 MFLOP/user), computed
+// from the layer shapes so that other B and I work too. "peak_fraction" divides each benchmark's
+// GEMM rate by the Eigen SGEMM rate at 400x2820x600 measured at start-up in the same process.
+#include <chrono>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include <recdiff/backend/cpu.hpp>
+#include <recdiff/data/synthetic.hpp>
+#include <recdiff/denoiser/mlp.hpp>
+#include <recdiff/eval/score_matrix.hpp>
+#include <recdiff/models/diffrec.hpp>
+#include <recdiff/noise/gaussian.hpp>
+#include <recdiff/schedule/diffrec_linear_var.hpp>
+#include <recdiff/schedule/diffusion_tables.hpp>
+#include <recdiff/version.hpp>
+
+#include "cpu/gemm_peak.hpp"
+
+namespace {
+
+using recdiff::CpuBackend;
+using recdiff::index_t;
+using Matrix = CpuBackend::Matrix<float>;
+using Net = recdiff::Mlp<CpuBackend, float, recdiff::Tanh>;
+
+// Set by main() before any benchmark runs.
+double g_peak_gflops = 0;
+
+const recdiff::DiffRecConfig& preset() {
+  static const recdiff::DiffRecConfig c = recdiff::diffrec_preset("ml-1m_clean");
+  return c;
+}
+
+Net make_net(int items) {
+  Net::Config c;
+  c.items = items;
+  c.dims = preset().dims;
+  c.emb_size = preset().emb_size;
+  c.dropout = preset().dropout;
+  return Net(c, preset().seed);
+}
+
+recdiff::DiffusionTables make_tables() {
+  const auto& c = preset();
+  return recdiff::DiffusionTables(
+      recdiff::DiffRecLinearVar(c.steps, c.noise_scale, c.noise_min, c.noise_max, true));
+}
+
+// GEMM flops of one forward pass and of one training step (forward + backward) for B users.
+double forward_flops(std::int64_t batch, const Net& net) {
+  const auto g = recdiff::bench::diffrec_training_gemms(batch, net.widths(), preset().emb_size);
+  // The forward GEMMs come first: the first layer's two blocks plus one per further layer.
+  return recdiff::bench::total_flops(std::span(g).first(net.widths().size()));
+}
+double training_flops(std::int64_t batch, const Net& net) {
+  return recdiff::bench::total_flops(
+      recdiff::bench::diffrec_training_gemms(batch, net.widths(), preset().emb_size));
+}
+
+// A binary input batch with about 68 distinct items per user (ml-1m_clean's train rows average 68).
+Matrix random_binary_rows(std::int64_t rows, std::int64_t items) {
+  Matrix x = Matrix::Zero(rows, items);
+  const double density = 68.0 / static_cast<double>(items);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < items; ++c)
+      if (recdiff::philox::uniform(3, recdiff::philox::Stream::user, 0,
+                                   static_cast<std::uint32_t>(r),
+                                   static_cast<std::uint32_t>(c)) < density)
+        x(r, c) = 1.0f;
+  return x;
+}
+
+recdiff::InteractionMatrix synthetic_train(index_t users, index_t items) {
+  recdiff::SyntheticConfig c;
+  c.users = users;
+  c.items = items;
+  c.mean_items_per_user = 68.0;
+  return recdiff::make_synthetic(c);
+}
+
+std::vector<int> steps_of(std::int64_t batch) {
+  std::vector<int> k(static_cast<std::size_t>(batch));
+  for (std::size_t b = 0; b < k.size(); ++b) k[b] = static_cast<int>(b % 40);
+  return k;
+}
+
+// Rate counters shared by every benchmark: FLOP/s, users/s and the fraction of the SGEMM peak
+// (the loop is timed by hand for the latter, as a counter cannot see the elapsed time).
+void set_counters(benchmark::State& state, double flops_per_iteration, double users_per_iteration,
+                  double loop_seconds) {
+  state.counters["FLOP/s"] =
+      benchmark::Counter(flops_per_iteration, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["users/s"] =
+      benchmark::Counter(users_per_iteration, benchmark::Counter::kIsIterationInvariantRate);
+  if (g_peak_gflops > 0 && loop_seconds > 0)
+    state.counters["peak_fraction"] = flops_per_iteration *
+                                      static_cast<double>(state.iterations()) / loop_seconds *
+                                      1e-9 / g_peak_gflops;
+}
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+// Baseline: the raw GEMM of the first layer, (B x (I + E)) (I + E x 600), through CpuBackend::gemm.
+static void BM_GemmFirstLayer(benchmark::State& state) {
+  const CpuBackend::Context ctx;
+  const std::int64_t b = state.range(0), k = state.range(1) + preset().emb_size;
+  const std::int64_t n = preset().dims.back();
+  const Matrix a = Matrix::Constant(b, k, 0.01f), w = Matrix::Constant(k, n, 0.02f);
+  Matrix c = Matrix::Zero(b, n);
+  const auto t0 = Clock::now();
+  for (auto _ : state) {
+    CpuBackend::gemm(ctx, 1.0f, a, recdiff::Op::none, w, recdiff::Op::none, 0.0f, c);
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, 2.0 * static_cast<double>(b * k * n), static_cast<double>(b), since(t0));
+}
+BENCHMARK(BM_GemmFirstLayer)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Mlp forward (train mode: dropout on) + backward on a binary batch.
+static void BM_MlpForwardBackward(benchmark::State& state) {
+  const CpuBackend::Context ctx;
+  const std::int64_t b = state.range(0);
+  Net net = make_net(static_cast<int>(state.range(1)));
+  const Matrix x = random_binary_rows(b, state.range(1));
+  const auto steps = steps_of(b);
+  Matrix out;
+  Matrix grad = Matrix::Constant(b, state.range(1), 1e-3f);
+  std::uint32_t counter = 0;
+  const auto t0 = Clock::now();
+  for (auto _ : state) {
+    net.forward(ctx, x, steps, true, 1, counter++, out);
+    net.backward(ctx, grad);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, training_flops(b, net), static_cast<double>(b), since(t0));
+}
+BENCHMARK(BM_MlpForwardBackward)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Gaussian q_sample: x_k = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps with Philox normals. No
+// GEMM: FLOP/s is left out, users/s and the bandwidth (x0 read, x_k and eps written) are reported.
+static void BM_QSample(benchmark::State& state) {
+  const CpuBackend::Context ctx;
+  const std::int64_t b = state.range(0), items = state.range(1);
+  const auto tables = make_tables();
+  const Matrix x0 = random_binary_rows(b, items);
+  Matrix coef_a, coef_b, x_t, eps;
+  recdiff::Gaussian::forward_coefficients<CpuBackend, float>(tables, steps_of(b), coef_a, coef_b);
+  std::uint32_t counter = 0;
+  for (auto _ : state) {
+    recdiff::Gaussian::q_sample<CpuBackend, float>(ctx, x0, coef_a, coef_b, 1, counter++, x_t, eps);
+    benchmark::DoNotOptimize(x_t.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["users/s"] =
+      benchmark::Counter(static_cast<double>(b), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * 3 * b * items *
+                          static_cast<std::int64_t>(sizeof(float)));
+}
+BENCHMARK(BM_QSample)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// One full training step: densify, step sampling, q_sample, forward, loss, backward, AdamW.
+static void BM_TrainStep(benchmark::State& state) {
+  const std::int64_t b = state.range(0);
+  const auto items = static_cast<index_t>(state.range(1));
+  const auto train = synthetic_train(static_cast<index_t>(b), items);
+  auto model = recdiff::make_diffrec<CpuBackend>(preset(), items, recdiff::BinaryInput{}, 0);
+  std::vector<index_t> users(static_cast<std::size_t>(b));
+  std::iota(users.begin(), users.end(), index_t{0});
+  const Net& net = model.diffusion().denoiser();
+  std::uint32_t step = 0;
+  const auto t0 = Clock::now();
+  for (auto _ : state) {
+    double loss = model.train_batch(train, users, step++);
+    benchmark::DoNotOptimize(loss);
+  }
+  set_counters(state, training_flops(b, net), static_cast<double>(b), since(t0));
+}
+BENCHMARK(BM_TrainStep)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// One reverse step at k = 20: the denoiser at eval (dense input, no dropout), then the posterior
+// mean (the x0 objective's x0_hat is the network output itself).
+static void BM_ReverseStep(benchmark::State& state) {
+  const CpuBackend::Context ctx;
+  const std::int64_t b = state.range(0);
+  Net net = make_net(static_cast<int>(state.range(1)));
+  const auto tables = make_tables();
+  Matrix x = random_binary_rows(b, state.range(1));
+  const std::vector<int> steps(static_cast<std::size_t>(b), 20);
+  Matrix coef1, coef2, noise_std, out;
+  recdiff::Gaussian::posterior_coefficients<CpuBackend, float>(tables, steps, coef1, coef2,
+                                                               noise_std);
+  const auto t0 = Clock::now();
+  for (auto _ : state) {
+    net.forward(ctx, x, steps, false, 1, 0, out);
+    recdiff::Gaussian::posterior_mean<CpuBackend, float>(ctx, out, x, coef1, coef2, out);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, forward_flops(b, net), static_cast<double>(b), since(t0));
+}
+BENCHMARK(BM_ReverseStep)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The whole reverse chain (40 steps, T' = 0) for a batch of users through model.score. FLOP/s
+// counts the plain chain, 40 dense forward passes (PERFORMANCE.md's 1.72 TFLOP per ml-1m pass); the
+// sparse first layer of the first step makes the real count about 1% lower.
+static void BM_ReverseChain(benchmark::State& state) {
+  const std::int64_t b = state.range(0);
+  const auto items = static_cast<index_t>(state.range(1));
+  const auto train = synthetic_train(static_cast<index_t>(b), items);
+  auto model = recdiff::make_diffrec<CpuBackend>(preset(), items, recdiff::BinaryInput{}, 0);
+  std::vector<index_t> users(static_cast<std::size_t>(b));
+  std::iota(users.begin(), users.end(), index_t{0});
+  const Net& net = model.diffusion().denoiser();
+  recdiff::ScoreMatrix scores;
+  const auto t0 = Clock::now();
+  for (auto _ : state) {
+    model.score(train, users, scores);
+    benchmark::DoNotOptimize(scores.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, preset().steps * forward_flops(b, net), static_cast<double>(b), since(t0));
+}
+BENCHMARK(BM_ReverseChain)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  const CpuBackend::Context ctx;
+  g_peak_gflops =
+      recdiff::bench::sgemm_gflops(recdiff::bench::diffrec_reference_gemm(), ctx.threads());
+  benchmark::AddCustomContext("recdiff_version", recdiff::version_string);
+  benchmark::AddCustomContext("backend", CpuBackend::name);
+  benchmark::AddCustomContext("scalar", "float");
+  benchmark::AddCustomContext("threads", std::to_string(ctx.threads()));
+  benchmark::AddCustomContext("eigen_version", std::to_string(EIGEN_WORLD_VERSION) + "." +
+                                                   std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                                                   std::to_string(EIGEN_MINOR_VERSION));
+  benchmark::AddCustomContext("git_hash_at_configure", RECDIFF_BENCH_GIT_HASH);
+  benchmark::AddCustomContext(
+      "sgemm_peak_gflops", std::to_string(g_peak_gflops) + " (" +
+                               recdiff::bench::diffrec_reference_gemm().label() + ", median of 9)");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,304 @@
+// End-to-end DiffRec on ml-1m_clean (preset ml-1m_clean, CPU): training epochs, full evaluation
+// passes, the SGEMM peak at the training shapes measured in the same run, peak RSS, and the ratios
+// to the authors' PyTorch code (PERFORMANCE.md). Not a Google Benchmark program: one epoch is a
+// second, an evaluation pass several, and the quantities of interest are medians over a handful of
+// them.
+//
+//   diffrec_e2e [--json FILE] [--epochs N] [--evals N] [--threads N] [--eval-batch N]
+//
+// Data: $RECDIFF_DATA_DIR/ml-1m_clean, else the folder configured by CMake (bench_data.hpp). When
+// it is absent the program says "skipped: data not found", writes {"skipped": true, ...} to --json
+// and exits 0.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <omp.h>
+#include <span>
+#include <string>
+#include <sys/resource.h>
+#include <vector>
+
+#include <recdiff/backend/cpu.hpp>
+#include <recdiff/data/diffrec_split.hpp>
+#include <recdiff/eval/diffrec_protocol.hpp>
+#include <recdiff/io/json_writer.hpp>
+#include <recdiff/math/philox.hpp>
+#include <recdiff/models/diffrec.hpp>
+#include <recdiff/version.hpp>
+
+#include "bench_data.hpp"
+#include "cpu/gemm_peak.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The authors' PyTorch DiffRec on the same kind of machine, 2 threads (PERFORMANCE.md).
+constexpr double torch_epoch_seconds = 1.99;            // DataLoader with 4 workers, as shipped
+constexpr double torch_epoch_seconds_0_workers = 1.36;  // DataLoader with 0 workers
+constexpr double torch_eval_pass_seconds = 14.9;        // one pass: 40-step chain + top-100
+constexpr double torch_eval_round_seconds = 30.0;       // valid + test: two passes there
+constexpr double torch_peak_rss_mb = 1060.0;
+
+struct Options {
+  std::string json;
+  int epochs = 3;
+  int evals = 2;
+  int threads = 0;
+  int eval_batch = 1024;
+};
+
+constexpr const char* usage_line =
+    "usage: diffrec_e2e [--json FILE] [--epochs N] [--evals N] [--threads N] [--eval-batch N]\n";
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::fprintf(stderr, "diffrec_e2e: %s\n%s", problem.c_str(), usage_line);
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  auto positive = [&](int& i, const std::string& flag, int min) {
+    if (i + 1 >= argc) usage(flag + " needs a value");
+    char* end = nullptr;
+    const long v = std::strtol(argv[++i], &end, 10);
+    if (*end != '\0' || v < min || v > 1000000)
+      usage(flag + " must be an integer >= " + std::to_string(min) + ", got '" + argv[i] + "'");
+    return static_cast<int>(v);
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json") {
+      if (i + 1 >= argc) usage("--json needs a file name");
+      o.json = argv[++i];
+    } else if (a == "--epochs") {
+      o.epochs = positive(i, a, 1);
+    } else if (a == "--evals") {
+      o.evals = positive(i, a, 0);
+    } else if (a == "--threads") {
+      o.threads = positive(i, a, 1);
+    } else if (a == "--eval-batch") {
+      o.eval_batch = positive(i, a, 1);
+    } else if (a == "--help" || a == "-h") {
+      std::printf("%s", usage_line);
+      std::exit(0);
+    } else {
+      usage("unknown argument '" + a + "'");
+    }
+  }
+  return o;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The Trainer's epoch order: a Philox-driven Fisher-Yates shuffle keyed by (seed, epoch), so the
+// batches here are exactly those of Trainer::fit with the same seed.
+void shuffle(std::vector<recdiff::index_t>& order, std::uint64_t seed, std::uint32_t epoch) {
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<recdiff::index_t>(i);
+  for (std::size_t i = order.size(); i > 1; --i) {
+    const auto r = recdiff::philox::random_block(seed, recdiff::philox::Stream::shuffle, epoch, 0,
+                                                 static_cast<std::uint32_t>(i));
+    const std::uint64_t wide = (static_cast<std::uint64_t>(r.v[0]) << 32) | r.v[1];
+    std::swap(order[i - 1], order[static_cast<std::size_t>(wide % i)]);
+  }
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux reports kilobytes
+}
+
+recdiff::JsonValue array_of(const std::vector<double>& v) {
+  auto a = recdiff::JsonValue::array();
+  for (const double x : v) a.push_back(x);
+  return a;
+}
+
+void write_json(const Options& o, const recdiff::JsonValue& doc) {
+  if (!o.json.empty()) doc.save(o.json);
+}
+
+int run(const Options& o) {
+  const auto dir = recdiff::bench::data_path("ml-1m_clean");
+  recdiff::JsonValue doc = recdiff::JsonValue::object();
+  doc["benchmark"] = "diffrec_e2e";
+  doc["dataset"] = "ml-1m_clean";
+  doc["data_dir"] = dir.string();
+  if (!std::filesystem::exists(dir / "train_list.npy")) {
+    std::printf("diffrec_e2e: skipped: data not found (%s; set RECDIFF_DATA_DIR)\n",
+                (dir / "train_list.npy").string().c_str());
+    doc["skipped"] = true;
+    doc["reason"] = "data not found: " + (dir / "train_list.npy").string();
+    write_json(o, doc);
+    return 0;
+  }
+  doc["skipped"] = false;
+
+  const int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
+  // The evaluator's top-K work uses OpenMP's default team: keep it at the requested count too.
+  omp_set_num_threads(threads);
+
+  auto t0 = Clock::now();
+  const auto split = recdiff::load_diffrec_split(dir);
+  const double load_seconds = seconds_since(t0);
+  const recdiff::index_t users = split.train.num_users(), items = split.train.num_items();
+  std::printf("ml-1m_clean: %d users, %d items, %lld train interactions (loaded in %.2f s)\n",
+              users, items, static_cast<long long>(split.train.nnz()), load_seconds);
+
+  const auto config = recdiff::diffrec_preset("ml-1m_clean");
+  auto model =
+      recdiff::make_diffrec<recdiff::CpuBackend>(config, items, recdiff::BinaryInput{}, threads);
+  const auto& net = model.diffusion().denoiser();
+
+  // GEMM arithmetic of one epoch, from the layer shapes (linear in the batch size, so per user).
+  const auto step_gemms =
+      recdiff::bench::diffrec_training_gemms(config.batch_size, net.widths(), config.emb_size);
+  const double flops_per_user = recdiff::bench::total_flops(step_gemms) / config.batch_size;
+  const double epoch_flops = flops_per_user * users;
+
+  // SGEMM peak in this run: the reference shape, and the exact GEMM sequence of one training step.
+  const double peak =
+      recdiff::bench::sgemm_gflops(recdiff::bench::diffrec_reference_gemm(), threads);
+  const double step_gemm_rate = recdiff::bench::sgemm_gflops(step_gemms, threads);
+  std::printf(
+      "SGEMM %s: %.1f GFLOP/s; training-step GEMM sequence alone: %.1f GFLOP/s (%d threads)\n",
+      recdiff::bench::diffrec_reference_gemm().label().c_str(), peak, step_gemm_rate, threads);
+
+  std::vector<recdiff::index_t> order(static_cast<std::size_t>(users));
+  const recdiff::index_t batch = config.batch_size;
+  const recdiff::index_t batches = (users + batch - 1) / batch;
+  std::vector<double> epoch_seconds, epoch_loss;
+  std::uint32_t step = 0;
+  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+    shuffle(order, 1, static_cast<std::uint32_t>(epoch));
+    t0 = Clock::now();
+    double loss = 0;
+    for (recdiff::index_t b = 0; b < batches; ++b) {
+      const recdiff::index_t begin = b * batch, end = std::min(users, begin + batch);
+      loss += model.train_batch(split.train,
+                                std::span<const recdiff::index_t>(
+                                    order.data() + begin, static_cast<std::size_t>(end - begin)),
+                                step++);
+    }
+    epoch_seconds.push_back(seconds_since(t0));
+    epoch_loss.push_back(loss / batches);
+    std::printf("epoch %d: %.3f s, loss %.6g\n", epoch, epoch_seconds.back(), epoch_loss.back());
+  }
+
+  recdiff::EvalOptions eval;
+  eval.batch_size = o.eval_batch;
+  eval.num_threads = threads;
+  std::vector<double> eval_seconds;
+  double recall20 = 0, ndcg20 = 0;
+  for (int e = 0; e < o.evals; ++e) {
+    t0 = Clock::now();
+    const auto result = recdiff::evaluate_diffrec_protocol(model, split, eval);
+    eval_seconds.push_back(seconds_since(t0));
+    recall20 = result.test.at("recall@20");
+    ndcg20 = result.test.at("ndcg@20");
+    std::printf("evaluation pass %d (valid + test): %.3f s, test recall@20 %.4f ndcg@20 %.4f\n",
+                e + 1, eval_seconds.back(), recall20, ndcg20);
+  }
+
+  const double epoch_median = median(epoch_seconds);
+  const double eval_median = median(eval_seconds);
+  const double train_gflops = epoch_flops / epoch_median * 1e-9;
+  const double rss = peak_rss_mb();
+  // Plain-chain arithmetic of a pass (dense-equivalent, PERFORMANCE.md's 1.72 TFLOP).
+  const double eval_flops =
+      config.steps * recdiff::bench::total_flops(std::span(step_gemms).first(net.widths().size())) /
+      config.batch_size * users;
+
+  doc["recdiff_version"] = recdiff::version_string;
+  doc["git_hash_at_configure"] = RECDIFF_BENCH_GIT_HASH;
+  doc["backend"] = recdiff::CpuBackend::name;
+  doc["eigen_version"] = std::to_string(EIGEN_WORLD_VERSION) + "." +
+                         std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                         std::to_string(EIGEN_MINOR_VERSION);
+  doc["threads"] = threads;
+  doc["users"] = static_cast<long long>(users);
+  doc["items"] = static_cast<long long>(items);
+  doc["batch_size"] = static_cast<long long>(batch);
+  doc["eval_batch_size"] = o.eval_batch;
+  doc["load_seconds"] = load_seconds;
+  doc["epochs"] = o.epochs;
+  doc["epoch_seconds"] = array_of(epoch_seconds);
+  doc["epoch_loss"] = array_of(epoch_loss);
+  doc["seconds_per_epoch"] = epoch_median;
+  doc["evals"] = o.evals;
+  doc["eval_pass_seconds"] = array_of(eval_seconds);
+  doc["seconds_per_eval_pass"] = eval_median;
+  doc["test_recall@20_last_pass"] = recall20;
+  doc["test_ndcg@20_last_pass"] = ndcg20;
+  doc["peak_rss_mb"] = rss;
+  doc["train_gemm_gflop_per_epoch"] = epoch_flops * 1e-9;
+  doc["train_gflops"] = train_gflops;
+  doc["sgemm_peak_shape"] = recdiff::bench::diffrec_reference_gemm().label();
+  doc["sgemm_peak_gflops"] = peak;
+  doc["train_step_gemm_sequence_gflops"] = step_gemm_rate;
+  doc["train_gemm_fraction_of_peak"] = train_gflops / peak;
+  doc["eval_plain_chain_tflop_per_pass"] = eval_flops * 1e-12;
+  doc["eval_gflops_plain_chain_equivalent"] =
+      eval_median > 0 ? eval_flops / eval_median * 1e-9 : 0.0;
+
+  auto& torch = doc["pytorch_reference"];
+  torch["source"] = "docs/PERFORMANCE.md: YiyanXu/DiffRec d35a6c6, 2-vCPU EPYC Zen 4, 2 threads";
+  torch["seconds_per_epoch_as_shipped"] = torch_epoch_seconds;
+  torch["seconds_per_epoch_0_workers"] = torch_epoch_seconds_0_workers;
+  torch["seconds_per_eval_pass"] = torch_eval_pass_seconds;
+  torch["seconds_per_valid_test_round"] = torch_eval_round_seconds;
+  torch["peak_rss_mb"] = torch_peak_rss_mb;
+  auto& speedup = doc["speedup_vs_pytorch"];
+  speedup["epoch_vs_as_shipped"] = torch_epoch_seconds / epoch_median;
+  speedup["epoch_vs_0_workers"] = torch_epoch_seconds_0_workers / epoch_median;
+  if (eval_median > 0) {
+    // One recdiff pass serves validation and test; the reference needs two passes for that.
+    speedup["eval_pass"] = torch_eval_pass_seconds / eval_median;
+    speedup["valid_test_round"] = torch_eval_round_seconds / eval_median;
+  }
+  speedup["peak_rss_ratio"] = rss / torch_peak_rss_mb;
+
+  std::printf(
+      "\nseconds/epoch (median of %d): %.3f  [PyTorch 1.99 as shipped: %.2fx, 1.36 with 0 workers: "
+      "%.2fx]\n",
+      o.epochs, epoch_median, torch_epoch_seconds / epoch_median,
+      torch_epoch_seconds_0_workers / epoch_median);
+  std::printf(
+      "training GEMMs: %.1f GFLOP/epoch, %.1f GFLOP/s = %.0f%% of the %.1f GFLOP/s SGEMM peak\n",
+      epoch_flops * 1e-9, train_gflops, 100.0 * train_gflops / peak, peak);
+  if (eval_median > 0)
+    std::printf(
+        "seconds/eval pass (median of %d): %.3f  [PyTorch 14.9 per pass: %.2fx, 30 per round: "
+        "%.2fx]\n",
+        o.evals, eval_median, torch_eval_pass_seconds / eval_median,
+        torch_eval_round_seconds / eval_median);
+  std::printf("peak RSS: %.0f MB (PyTorch ~1060 MB: %.2f of it)\n", rss, rss / torch_peak_rss_mb);
+  write_json(o, doc);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = parse(argc, argv);
+  try {
+    return run(options);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "diffrec_e2e: %s\n", e.what());
+    return 1;
+  }
+}
