@@ -6,6 +6,7 @@
 // GEMM rate by the Eigen SGEMM rate at 400x2820x600 measured at start-up in the same process.
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -17,7 +18,9 @@
 #include <recdiff/denoiser/mlp.hpp>
 #include <recdiff/eval/score_matrix.hpp>
 #include <recdiff/models/diffrec.hpp>
+#include <recdiff/nn/dropout.hpp>
 #include <recdiff/noise/gaussian.hpp>
+#include <recdiff/objective/predict_x0.hpp>
 #include <recdiff/schedule/diffrec_linear_var.hpp>
 #include <recdiff/schedule/diffusion_tables.hpp>
 #include <recdiff/version.hpp>
@@ -261,6 +264,190 @@ BENCHMARK(BM_ReverseChain)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+// --- the parts of a training step, to see where BM_TrainStep's time goes
+// ---------------------------
+
+// The raw GEMMs of one training step through CpuBackend::gemm: range(2) selects forward (0),
+// backward (1) or both (2). The forward GEMMs are the first widths().size() entries of
+// diffrec_training_gemms.
+static void BM_TrainStepGemms(benchmark::State& state) {
+  const CpuBackend::Context ctx;
+  const Net net = make_net(static_cast<int>(state.range(1)));
+  auto shapes =
+      recdiff::bench::diffrec_training_gemms(state.range(0), net.widths(), preset().emb_size);
+  const auto forward = static_cast<std::ptrdiff_t>(net.widths().size());
+  if (state.range(2) == 0) shapes.erase(shapes.begin() + forward, shapes.end());
+  if (state.range(2) == 1) shapes.erase(shapes.begin(), shapes.begin() + forward);
+  std::vector<Matrix> a, b, c;
+  for (const auto& g : shapes) {
+    a.push_back(g.op_a == recdiff::Op::none ? Matrix::Constant(g.m, g.k, 0.01f)
+                                            : Matrix::Constant(g.k, g.m, 0.01f));
+    b.push_back(g.op_b == recdiff::Op::none ? Matrix::Constant(g.k, g.n, 0.02f)
+                                            : Matrix::Constant(g.n, g.k, 0.02f));
+    c.push_back(Matrix::Zero(g.m, g.n));
+  }
+  const auto t0 = Clock::now();
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < shapes.size(); ++i)
+      CpuBackend::gemm(ctx, 1.0f, a[i], shapes[i].op_a, b[i], shapes[i].op_b, 0.0f, c[i]);
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, recdiff::bench::total_flops(shapes), static_cast<double>(state.range(0)),
+               since(t0));
+}
+BENCHMARK(BM_TrainStepGemms)
+    ->ArgNames({"B", "I", "part"})
+    ->Args({400, 2810, 0})
+    ->Args({400, 2810, 1})
+    ->Args({400, 2810, 2})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Mlp forward alone (train mode: dropout, embedding, GEMMs, bias + tanh).
+static void BM_MlpForward(benchmark::State& state) {
+  const CpuBackend::Context ctx;
+  const std::int64_t b = state.range(0);
+  Net net = make_net(static_cast<int>(state.range(1)));
+  const Matrix x = random_binary_rows(b, state.range(1));
+  const auto steps = steps_of(b);
+  Matrix out;
+  std::uint32_t counter = 0;
+  const auto t0 = Clock::now();
+  for (auto _ : state) {
+    net.forward(ctx, x, steps, true, 1, counter++, out);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, forward_flops(b, net), static_cast<double>(b), since(t0));
+}
+BENCHMARK(BM_MlpForward)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Mlp backward alone (the forward pass that it needs runs with the timer paused).
+static void BM_MlpBackward(benchmark::State& state) {
+  const CpuBackend::Context ctx;
+  const std::int64_t b = state.range(0);
+  Net net = make_net(static_cast<int>(state.range(1)));
+  const Matrix x = random_binary_rows(b, state.range(1));
+  const auto steps = steps_of(b);
+  Matrix out;
+  const Matrix grad = Matrix::Constant(b, state.range(1), 1e-3f);
+  const double flops = training_flops(b, net) - forward_flops(b, net);
+  double seconds = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    net.forward(ctx, x, steps, true, 1, 0, out);
+    state.ResumeTiming();
+    const auto t0 = Clock::now();
+    net.backward(ctx, grad);
+    seconds += since(t0);
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, flops, static_cast<double>(b), seconds);
+}
+BENCHMARK(BM_MlpBackward)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The batch's CSR rows written into the dense B x I input (DiffusionRecommender::train_batch).
+static void BM_Densify(benchmark::State& state) {
+  const CpuBackend::Context ctx;
+  const std::int64_t b = state.range(0);
+  const auto train = synthetic_train(static_cast<index_t>(b), static_cast<index_t>(state.range(1)));
+  std::vector<index_t> users(static_cast<std::size_t>(b));
+  std::iota(users.begin(), users.end(), index_t{0});
+  Matrix x0;
+  for (auto _ : state) {
+    CpuBackend::densify<float>(ctx, train, users, x0);
+    benchmark::DoNotOptimize(x0.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["users/s"] =
+      benchmark::Counter(static_cast<double>(b), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Densify)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Input dropout (p = 0.5, Philox mask) on the B x I noised input, as inside Mlp::forward.
+static void BM_Dropout(benchmark::State& state) {
+  const CpuBackend::Context ctx;
+  const std::int64_t b = state.range(0);
+  const recdiff::nn::Dropout<CpuBackend, float> dropout(preset().dropout);
+  const Matrix x = random_binary_rows(b, state.range(1));
+  Matrix out;
+  std::uint32_t counter = 0;
+  for (auto _ : state) {
+    dropout.forward(ctx, x, out, 1, counter++);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["users/s"] =
+      benchmark::Counter(static_cast<double>(b), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Dropout)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// PredictX0's per-row terms and its fused loss + output gradient.
+static void BM_Loss(benchmark::State& state) {
+  const CpuBackend::Context ctx;
+  const std::int64_t b = state.range(0);
+  const auto tables = make_tables();
+  const Matrix x0 = random_binary_rows(b, state.range(1));
+  const Matrix out = Matrix::Constant(b, state.range(1), 0.1f);
+  const auto steps = steps_of(b);
+  const std::vector<double> p(static_cast<std::size_t>(b), 1.0);
+  CpuBackend::Matrix<double> rows, row_loss;
+  Matrix grad;
+  for (auto _ : state) {
+    recdiff::PredictX0::row_terms<CpuBackend>(tables, steps, p, true, rows);
+    recdiff::PredictX0::loss_and_gradient<CpuBackend, float>(ctx, out, x0, x0, x0, rows, row_loss,
+                                                             grad);
+    benchmark::DoNotOptimize(grad.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["users/s"] =
+      benchmark::Counter(static_cast<double>(b), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Loss)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// One AdamW update of the model's 3.6 M parameters (gradients as left by a training step).
+static void BM_AdamW(benchmark::State& state) {
+  const auto items = static_cast<index_t>(state.range(1));
+  const auto train = synthetic_train(static_cast<index_t>(state.range(0)), items);
+  auto model = recdiff::make_diffrec<CpuBackend>(preset(), items, recdiff::BinaryInput{}, 0);
+  std::vector<index_t> users(static_cast<std::size_t>(state.range(0)));
+  std::iota(users.begin(), users.end(), index_t{0});
+  model.train_batch(train, users, 0);
+  const auto params = static_cast<double>(model.diffusion().denoiser().num_parameters());
+  for (auto _ : state) {
+    model.optimizer().step(model.context());
+    benchmark::ClobberMemory();
+  }
+  // theta, grad, m and v read; theta, m and v written.
+  state.SetBytesProcessed(static_cast<std::int64_t>(static_cast<double>(state.iterations()) *
+                                                    params * 7 * sizeof(float)));
+}
+BENCHMARK(BM_AdamW)
+    ->ArgNames({"B", "I"})
+    ->Args({400, 2810})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
@@ -271,6 +458,10 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("backend", CpuBackend::name);
   benchmark::AddCustomContext("scalar", "float");
   benchmark::AddCustomContext("threads", std::to_string(ctx.threads()));
+  // Spinning (the default) or sleeping OpenMP workers: on a shared machine this changes timings
+  // several-fold (docs/benchmarks.md).
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  benchmark::AddCustomContext("omp_wait_policy", wait_policy ? wait_policy : "unset");
   benchmark::AddCustomContext("eigen_version", std::to_string(EIGEN_WORLD_VERSION) + "." +
                                                    std::to_string(EIGEN_MAJOR_VERSION) + "." +
                                                    std::to_string(EIGEN_MINOR_VERSION));

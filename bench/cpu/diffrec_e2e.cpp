@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <sys/resource.h>
+#include <time.h>
 #include <vector>
 
 #include <recdiff/backend/cpu.hpp>
@@ -100,6 +101,15 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// CPU seconds of the whole process (all threads). With one thread this is the run time the work
+// would have on an idle machine, whatever the load of the others sharing it; with more threads it
+// also counts OpenMP's spin-waiting.
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
@@ -114,6 +124,12 @@ void shuffle(std::vector<recdiff::index_t>& order, std::uint64_t seed, std::uint
     const std::uint64_t wide = (static_cast<std::uint64_t>(r.v[0]) << 32) | r.v[1];
     std::swap(order[i - 1], order[static_cast<std::size_t>(wide % i)]);
   }
+}
+
+// 1-minute load average: on a shared machine, the context every timing needs.
+double load_average() {
+  double load[1] = {0};
+  return getloadavg(load, 1) == 1 ? load[0] : -1.0;
 }
 
 double peak_rss_mb() {
@@ -170,22 +186,26 @@ int run(const Options& o) {
   const double flops_per_user = recdiff::bench::total_flops(step_gemms) / config.batch_size;
   const double epoch_flops = flops_per_user * users;
 
-  // SGEMM peak in this run: the reference shape, and the exact GEMM sequence of one training step.
-  const double peak =
-      recdiff::bench::sgemm_gflops(recdiff::bench::diffrec_reference_gemm(), threads);
-  const double step_gemm_rate = recdiff::bench::sgemm_gflops(step_gemms, threads);
+  // SGEMM peak in this run: the reference shape, and the exact GEMM sequence of one training step,
+  // measured before training and again after the evaluation passes; the larger median is the peak
+  // (on a shared machine one of the two may have caught a busy moment).
+  const auto reference = recdiff::bench::diffrec_reference_gemm();
+  const double peak_before = recdiff::bench::sgemm_gflops(reference, threads);
+  const double step_rate_before = recdiff::bench::sgemm_gflops(step_gemms, threads);
   std::printf(
       "SGEMM %s: %.1f GFLOP/s; training-step GEMM sequence alone: %.1f GFLOP/s (%d threads)\n",
-      recdiff::bench::diffrec_reference_gemm().label().c_str(), peak, step_gemm_rate, threads);
+      reference.label().c_str(), peak_before, step_rate_before, threads);
+  const double load_before = load_average();
 
   std::vector<recdiff::index_t> order(static_cast<std::size_t>(users));
   const recdiff::index_t batch = config.batch_size;
   const recdiff::index_t batches = (users + batch - 1) / batch;
-  std::vector<double> epoch_seconds, epoch_loss;
+  std::vector<double> epoch_seconds, epoch_cpu_seconds, epoch_loss;
   std::uint32_t step = 0;
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     shuffle(order, 1, static_cast<std::uint32_t>(epoch));
     t0 = Clock::now();
+    const double cpu0 = process_cpu_seconds();
     double loss = 0;
     for (recdiff::index_t b = 0; b < batches; ++b) {
       const recdiff::index_t begin = b * batch, end = std::min(users, begin + batch);
@@ -195,25 +215,37 @@ int run(const Options& o) {
                                 step++);
     }
     epoch_seconds.push_back(seconds_since(t0));
+    epoch_cpu_seconds.push_back(process_cpu_seconds() - cpu0);
     epoch_loss.push_back(loss / batches);
-    std::printf("epoch %d: %.3f s, loss %.6g\n", epoch, epoch_seconds.back(), epoch_loss.back());
+    std::printf("epoch %d: %.3f s (CPU %.3f s), loss %.6g\n", epoch, epoch_seconds.back(),
+                epoch_cpu_seconds.back(), epoch_loss.back());
   }
 
   recdiff::EvalOptions eval;
   eval.batch_size = o.eval_batch;
   eval.num_threads = threads;
-  std::vector<double> eval_seconds;
+  std::vector<double> eval_seconds, eval_cpu_seconds;
   double recall20 = 0, ndcg20 = 0;
   for (int e = 0; e < o.evals; ++e) {
     t0 = Clock::now();
+    const double cpu0 = process_cpu_seconds();
     const auto result = recdiff::evaluate_diffrec_protocol(model, split, eval);
     eval_seconds.push_back(seconds_since(t0));
+    eval_cpu_seconds.push_back(process_cpu_seconds() - cpu0);
     recall20 = result.test.at("recall@20");
     ndcg20 = result.test.at("ndcg@20");
-    std::printf("evaluation pass %d (valid + test): %.3f s, test recall@20 %.4f ndcg@20 %.4f\n",
-                e + 1, eval_seconds.back(), recall20, ndcg20);
+    std::printf(
+        "evaluation pass %d (valid + test): %.3f s (CPU %.3f s), test recall@20 %.4f ndcg@20 "
+        "%.4f\n",
+        e + 1, eval_seconds.back(), eval_cpu_seconds.back(), recall20, ndcg20);
   }
 
+  const double peak_after = recdiff::bench::sgemm_gflops(reference, threads);
+  const double step_rate_after = recdiff::bench::sgemm_gflops(step_gemms, threads);
+  const double peak = std::max(peak_before, peak_after);
+  const double step_gemm_rate = std::max(step_rate_before, step_rate_after);
+  std::printf("SGEMM %s again: %.1f GFLOP/s; training-step GEMM sequence: %.1f GFLOP/s\n",
+              reference.label().c_str(), peak_after, step_rate_after);
   const double epoch_median = median(epoch_seconds);
   const double eval_median = median(eval_seconds);
   const double train_gflops = epoch_flops / epoch_median * 1e-9;
@@ -230,6 +262,11 @@ int run(const Options& o) {
                          std::to_string(EIGEN_MAJOR_VERSION) + "." +
                          std::to_string(EIGEN_MINOR_VERSION);
   doc["threads"] = threads;
+  // Spinning (the default) or sleeping OpenMP workers: on a shared machine this changes timings
+  // several-fold (docs/benchmarks.md).
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  doc["omp_wait_policy"] = wait_policy ? wait_policy : "unset";
+  doc["load_average_1min_before_after"] = array_of({load_before, load_average()});
   doc["users"] = static_cast<long long>(users);
   doc["items"] = static_cast<long long>(items);
   doc["batch_size"] = static_cast<long long>(batch);
@@ -239,9 +276,13 @@ int run(const Options& o) {
   doc["epoch_seconds"] = array_of(epoch_seconds);
   doc["epoch_loss"] = array_of(epoch_loss);
   doc["seconds_per_epoch"] = epoch_median;
+  doc["epoch_cpu_seconds"] = array_of(epoch_cpu_seconds);
+  doc["cpu_seconds_per_epoch"] = median(epoch_cpu_seconds);
   doc["evals"] = o.evals;
   doc["eval_pass_seconds"] = array_of(eval_seconds);
   doc["seconds_per_eval_pass"] = eval_median;
+  doc["eval_pass_cpu_seconds"] = array_of(eval_cpu_seconds);
+  doc["cpu_seconds_per_eval_pass"] = median(eval_cpu_seconds);
   doc["test_recall@20_last_pass"] = recall20;
   doc["test_ndcg@20_last_pass"] = ndcg20;
   doc["peak_rss_mb"] = rss;
@@ -249,7 +290,9 @@ int run(const Options& o) {
   doc["train_gflops"] = train_gflops;
   doc["sgemm_peak_shape"] = recdiff::bench::diffrec_reference_gemm().label();
   doc["sgemm_peak_gflops"] = peak;
+  doc["sgemm_peak_gflops_before_after"] = array_of({peak_before, peak_after});
   doc["train_step_gemm_sequence_gflops"] = step_gemm_rate;
+  doc["train_step_gemm_sequence_fraction_of_peak"] = step_gemm_rate / peak;
   doc["train_gemm_fraction_of_peak"] = train_gflops / peak;
   doc["eval_plain_chain_tflop_per_pass"] = eval_flops * 1e-12;
   doc["eval_gflops_plain_chain_equivalent"] =
