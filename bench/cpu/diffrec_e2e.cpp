@@ -187,10 +187,10 @@ int run(const Options& o) {
   const double epoch_flops = flops_per_user * users;
 
   // SGEMM peak in this run: the reference shape, and the exact GEMM sequence of one training step,
-  // measured before training and again after the evaluation passes; the larger median is the peak
+  // measured before training and again after the evaluation passes; the larger is the peak
   // (on a shared machine one of the two may have caught a busy moment).
   const auto reference = recdiff::bench::diffrec_reference_gemm();
-  const double peak_before = recdiff::bench::sgemm_gflops(reference, threads);
+  const double peak_before = recdiff::bench::sgemm_peak_gflops(reference, threads);
   const double step_rate_before = recdiff::bench::sgemm_gflops(step_gemms, threads);
   std::printf(
       "SGEMM %s: %.1f GFLOP/s; training-step GEMM sequence alone: %.1f GFLOP/s (%d threads)\n",
@@ -240,7 +240,7 @@ int run(const Options& o) {
         e + 1, eval_seconds.back(), eval_cpu_seconds.back(), recall20, ndcg20);
   }
 
-  const double peak_after = recdiff::bench::sgemm_gflops(reference, threads);
+  const double peak_after = recdiff::bench::sgemm_peak_gflops(reference, threads);
   const double step_rate_after = recdiff::bench::sgemm_gflops(step_gemms, threads);
   const double peak = std::max(peak_before, peak_after);
   const double step_gemm_rate = std::max(step_rate_before, step_rate_after);
