@@ -49,6 +49,7 @@ DiffRecConfig configure(const ArgParser& args, bool synthetic) {
   c.seed = args.number<std::uint64_t>("seed", c.seed);
   c.w_min = args.number("w-min", c.w_min);
   c.w_max = args.number("w-max", c.w_max);
+  if (args.has("plain-chain")) c.latent_chain = false;
   try {
     c.validate();
   } catch (const std::invalid_argument& e) {
@@ -149,6 +150,7 @@ int main(int argc, char** argv) {
     args.option("reweight", "0|1", "SNR reweighting of the loss");
     args.option("w-min", "X", "T-DiffRec: weight of a user's earliest interaction");
     args.option("w-max", "X", "T-DiffRec: weight of a user's latest interaction");
+    args.flag("plain-chain", "run inference as T full denoiser passes (default: exact latent chain)");
     args.option("eval-every", "N", "evaluate every N epochs (default 5)");
     args.option("patience", "N", "stop N epochs after the best one (default 20)");
     args.option("threads", "N", "threads (default: all cores)");

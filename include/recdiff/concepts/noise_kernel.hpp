@@ -30,6 +30,7 @@ concept NoiseKernel = requires(const DiffusionTables& tables, std::span<const in
                                const typename B::template Matrix<float>& in,
                                typename B::template Matrix<float>& out, std::uint64_t seed,
                                std::uint32_t step_counter) {
+  { N::linear_posterior_mean } -> std::convertible_to<bool>;
   N::template forward_coefficients<B, float>(tables, steps, out, out);
   N::template posterior_coefficients<B, float>(tables, steps, out, out, out);
   N::template q_sample<B, float>(ctx, in, in, in, seed, step_counter, out, out);

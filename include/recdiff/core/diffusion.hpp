@@ -15,6 +15,7 @@
 #include <recdiff/concepts/noise_schedule.hpp>
 #include <recdiff/concepts/objective.hpp>
 #include <recdiff/concepts/step_sampler.hpp>
+#include <recdiff/core/latent_chain.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
 #include <recdiff/objective/row_terms.hpp>
 #include <recdiff/schedule/diffusion_tables.hpp>
@@ -31,7 +32,25 @@ struct DiffusionOptions {
   bool sampling_noise = false;
   /// Seeds the diffusion noise and the denoiser's dropout masks.
   std::uint64_t seed = 1;
+  /// Run the reverse chain exactly in the denoiser's first hidden space where that applies
+  /// (core/latent_chain.hpp): same scores up to float rounding, several times faster.
+  bool latent_chain = true;
 };
+
+/// A denoiser whose first layer is linear in x and whose readout is linear, exposing what the latent
+/// reverse chain needs (Mlp).
+template <class D, class BackendType>
+concept LatentChainDenoiser =
+    requires(D& d, const D& cd, const typename BackendType::Context& ctx,
+             const typename BackendType::template Matrix<typename D::scalar_type>& z,
+             typename BackendType::template Matrix<typename D::scalar_type>& h,
+             std::span<const int> steps) {
+      { cd.input_is_linear() } -> std::convertible_to<bool>;
+      cd.first_weight_items_t();
+      cd.last_layer().weight();
+      cd.last_layer().bias();
+      d.hidden_from_item_product(ctx, z, steps, h);
+    };
 
 /// A diffusion model over user interaction vectors.
 ///
@@ -105,11 +124,21 @@ class Diffusion {
 
   /// Runs the reverse chain on the CSR rows `users` of `input` (the users' clean interaction
   /// vectors, entries valued by `value(user, position)`), writing the final x (B x I) to `out`.
-  /// With T' = 0 the first denoiser pass reads the rows sparsely (first layer as CSR x dense).
+  /// With T' = 0 the first denoiser pass reads the rows sparsely (first layer as CSR x dense), and
+  /// where the policies allow it (options().latent_chain) the whole chain runs in the denoiser's
+  /// first hidden space (LatentReverseChain).
   template <class ValueFn>
   void reverse_chain(const Context& ctx, const InteractionMatrix& input,
                      std::span<const index_t> users, ValueFn value, std::uint32_t step_counter,
                      Matrix& out) {
+    if constexpr (LatentChainDenoiser<DenoiserType, BackendType> &&
+                  ObjectiveType::output_is_x0 && NoiseType::linear_posterior_mean) {
+      if (m_options.latent_chain && m_options.sampling_steps == 0 && !m_options.sampling_noise &&
+          m_denoiser.input_is_linear()) {
+        m_latent.run(ctx, m_denoiser, m_tables, input, users, value, out);
+        return;
+      }
+    }
     const auto batch = static_cast<std::int64_t>(users.size());
     BackendType::densify(ctx, input, users, m_x, value);
     const int steps = m_tables.num_steps();
@@ -166,6 +195,7 @@ class Diffusion {
   typename BackendType::template Matrix<double> m_rows, m_row_loss;
   Matrix m_coef_a, m_coef_b, m_coef1, m_coef2, m_noise_std;
   Matrix m_x_t, m_eps, m_out, m_grad, m_x, m_x0_hat;
+  LatentReverseChain<BackendType, DenoiserType> m_latent;
 };
 
 }  // namespace recdiff

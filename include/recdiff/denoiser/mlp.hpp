@@ -197,6 +197,39 @@ class Mlp {
     forward_sparse(ctx, input, users, [](index_t, std::size_t) { return T(1); }, steps, out);
   }
 
+  /// True when the first layer is linear in the input (no input normalisation), which the latent
+  /// reverse chain requires.
+  bool input_is_linear() const noexcept { return !m_config.norm; }
+
+  /// The network after the first layer's item product, without the linear readout: given
+  /// z = x W1[:, :I]^T (B x h1), adds the step embedding's contribution and the bias, applies the
+  /// activation and the hidden layers, and writes the activations entering the last layer to
+  /// `last_input` (B x h_L). forward_sparse() is then `last_layer().forward(last_input)` of this with
+  /// z = sparse_times(x). Used by the exact latent reverse chain; needs norm off (the input norm is
+  /// not linear in x). Leaves no state for backward().
+  /// @throws std::invalid_argument when norm is on or z has the wrong shape
+  void hidden_from_item_product(const Context& ctx, const Matrix& z, std::span<const int> steps,
+                                Matrix& last_input) {
+    if (m_config.norm)
+      throw std::invalid_argument(
+          "recdiff::Mlp::hidden_from_item_product: not available with input normalisation");
+    if (z.cols() != m_widths[1])
+      throw std::invalid_argument("recdiff::Mlp::hidden_from_item_product: z has " +
+                                  std::to_string(z.cols()) + " columns, expected " +
+                                  std::to_string(m_widths[1]));
+    check_steps("hidden_from_item_product", steps, z.rows());
+    embed(ctx, steps);
+    Matrix& h = m_hidden[0];
+    h = z;
+    BackendType::gemm(ctx, T(1), m_emb, Op::none, m_w1_emb, Op::transpose, T(1), h);
+    Layer::apply_bias_activation(ctx, h, m_b1, m_act);
+    const std::size_t last = m_layers.size() - 1;
+    for (std::size_t l = 0; l < last; ++l)
+      m_layers[l].forward(ctx, m_hidden[l], m_hidden[l + 1], m_act);
+    last_input = m_hidden[last];
+    m_first_input = nullptr;
+  }
+
   /// Overwrites every parameter gradient with dLoss/dtheta for grad_out = dLoss/dout (B x I) of the
   /// last forward(). No gradient w.r.t. x is computed; only the embedding columns of the first
   /// layer are back-propagated (into emb_layer).

@@ -44,6 +44,8 @@ struct DiffRecConfig {
   /// T-DiffRec's time weights; both 0 = plain DiffRec (binary input).
   double w_min = 0.0;
   double w_max = 0.0;
+  /// Run inference through the exact latent-space chain (same scores up to rounding, faster).
+  bool latent_chain = true;
 
   /// Checks every value; throws std::invalid_argument naming the first bad one and the fix.
   void validate() const {
@@ -78,7 +80,8 @@ struct DiffRecConfig {
        << "\nnoise_scale=" << noise_scale << "\nnoise_min=" << noise_min
        << "\nnoise_max=" << noise_max << "\nsampling_steps=" << sampling_steps
        << "\nreweight=" << reweight << "\ndropout=" << dropout << "\nnorm=" << norm
-       << "\nseed=" << seed << "\nw_min=" << w_min << "\nw_max=" << w_max << "\n";
+       << "\nseed=" << seed << "\nw_min=" << w_min << "\nw_max=" << w_max
+       << "\nlatent_chain=" << latent_chain << "\n";
     return os.str();
   }
 
@@ -114,6 +117,7 @@ struct DiffRecConfig {
       else if (key == "seed") vs >> c.seed;
       else if (key == "w_min") vs >> c.w_min;
       else if (key == "w_max") vs >> c.w_max;
+      else if (key == "latent_chain") vs >> c.latent_chain;
       else throw std::invalid_argument("recdiff::DiffRecConfig: unknown key '" + key + "'");
     }
     c.validate();
@@ -185,6 +189,7 @@ DiffRec<BackendType, ObjectiveType, InputType> make_diffrec(const DiffRecConfig&
   options.reweight = c.reweight;
   options.sampling_steps = c.sampling_steps;
   options.seed = c.seed;
+  options.latent_chain = c.latent_chain;
   DiffRecDiffusion<BackendType, ObjectiveType> diffusion(
       DiffRecLinearVar(c.steps, c.noise_scale, c.noise_min, c.noise_max, /*fix_first_beta=*/true),
       Net(net, c.seed), options);

@@ -26,6 +26,10 @@ namespace recdiff {
 /// draw of one seed (each training batch, each reverse step) its own step_counter.
 /// Outputs are resized to the input's shape (a no-op when they already have it).
 struct Gaussian {
+  /// The posterior mean is coef1 x0_hat + coef2 x_k, linear in both (the latent reverse chain
+  /// relies on it).
+  static constexpr bool linear_posterior_mean = true;
+
   /// The backend's dense matrix of T.
   template <class BackendType, class T>
   using Matrix = typename BackendType::template Matrix<T>;
