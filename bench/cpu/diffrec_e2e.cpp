@@ -278,11 +278,14 @@ int run(const Options& o) {
   doc["seconds_per_epoch"] = epoch_median;
   doc["epoch_cpu_seconds"] = array_of(epoch_cpu_seconds);
   doc["cpu_seconds_per_epoch"] = median(epoch_cpu_seconds);
+  doc["seconds_per_epoch_min"] = *std::min_element(epoch_seconds.begin(), epoch_seconds.end());
   doc["evals"] = o.evals;
   doc["eval_pass_seconds"] = array_of(eval_seconds);
   doc["seconds_per_eval_pass"] = eval_median;
   doc["eval_pass_cpu_seconds"] = array_of(eval_cpu_seconds);
   doc["cpu_seconds_per_eval_pass"] = median(eval_cpu_seconds);
+  if (!eval_seconds.empty())
+    doc["seconds_per_eval_pass_min"] = *std::min_element(eval_seconds.begin(), eval_seconds.end());
   doc["test_recall@20_last_pass"] = recall20;
   doc["test_ndcg@20_last_pass"] = ndcg20;
   doc["peak_rss_mb"] = rss;
