@@ -170,7 +170,8 @@ static void BM_QSample(benchmark::State& state) {
   const auto tables = make_tables();
   const Matrix x0 = random_binary_rows(b, items);
   Matrix coef_a, coef_b, x_t, eps;
-  recdiff::Gaussian::forward_coefficients<CpuBackend, float>(tables, steps_of(b), coef_a, coef_b);
+  recdiff::Gaussian::forward_coefficients<CpuBackend, float>(ctx, tables, steps_of(b), coef_a,
+                                                             coef_b);
   std::uint32_t counter = 0;
   for (auto _ : state) {
     recdiff::Gaussian::q_sample<CpuBackend, float>(ctx, x0, coef_a, coef_b, 1, counter++, x_t, eps);
@@ -221,7 +222,7 @@ static void BM_ReverseStep(benchmark::State& state) {
   Matrix x = random_binary_rows(b, state.range(1));
   const std::vector<int> steps(static_cast<std::size_t>(b), 20);
   Matrix coef1, coef2, noise_std, out;
-  recdiff::Gaussian::posterior_coefficients<CpuBackend, float>(tables, steps, coef1, coef2,
+  recdiff::Gaussian::posterior_coefficients<CpuBackend, float>(ctx, tables, steps, coef1, coef2,
                                                                noise_std);
   const auto t0 = Clock::now();
   for (auto _ : state) {

@@ -76,6 +76,22 @@ TEST_CASE("gemm gives the same bits at 1, 2 and 3 threads", "[backend]") {
   }
 }
 
+TEST_CASE("upload and download copy row-major host data", "[backend]") {
+  const CpuBackend::Context ctx(1);
+  const std::vector<float> host{1, 2, 3, 4, 5, 6};
+  Matrix<float> m;
+  CpuBackend::upload(ctx, std::span<const float>(host), 2, 3, m);
+  REQUIRE(m.rows() == 2);
+  REQUIRE(m(1, 0) == 4.0f);
+  std::vector<float> back(6);
+  CpuBackend::download(ctx, m, std::span<float>(back));
+  REQUIRE(back == host);
+  REQUIRE_THROWS_WITH(CpuBackend::upload(ctx, std::span<const float>(host), 4, 2, m),
+                      Catch::Contains("6 values for a 4x2 matrix"));
+  std::vector<float> small(2);
+  REQUIRE_THROWS_AS(CpuBackend::download(ctx, m, std::span<float>(small)), std::invalid_argument);
+}
+
 TEST_CASE("densify and sparse_times agree with the dense product", "[backend]") {
   recdiff::InteractionBuilder builder;
   builder.add(0, 3);
@@ -87,22 +103,21 @@ TEST_CASE("densify and sparse_times agree with the dense product", "[backend]") 
   const std::vector<recdiff::index_t> users{2, 0};
   const CpuBackend::Context ctx(2);
   Matrix<double> dense;
-  CpuBackend::densify(ctx, x, users, dense, [](recdiff::index_t u, std::size_t p) {
-    return static_cast<double>(10 * u + static_cast<int>(p) + 1);
-  });
+  // value(position, length) = 10 * length + position + 1
+  const auto value = [](std::size_t p, std::size_t n) {
+    return static_cast<double>(10 * n + p + 1);
+  };
+  CpuBackend::densify(ctx, x, users, dense, value);
   Matrix<double> want = Matrix<double>::Zero(2, 6);
   want(0, 4) = 21;
   want(0, 0) = 22;
-  want(1, 3) = 1;
-  want(1, 1) = 2;
+  want(1, 3) = 21;
+  want(1, 1) = 22;
   REQUIRE(dense == want);
 
   const Matrix<double> r = Matrix<double>::Random(8, 5);  // extra rows beyond the items are ignored
   Matrix<double> c = Matrix<double>::Ones(2, 5);
-  CpuBackend::sparse_times(
-      ctx, x, users,
-      [](recdiff::index_t u, std::size_t p) { return static_cast<double>(10 * u + static_cast<int>(p) + 1); },
-      r, 1.0, c);
+  CpuBackend::sparse_times(ctx, x, users, value, r, 1.0, c);
   const Matrix<double> expected = want * r.topRows(6) + Matrix<double>::Ones(2, 5);
   REQUIRE((c - expected).cwiseAbs().maxCoeff() < 1e-12);
 }

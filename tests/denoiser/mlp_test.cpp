@@ -202,8 +202,8 @@ TEST_CASE("Mlp: forward_sparse equals forward(train = false) on the densified ro
   // Depth-40 dot products in float: differences are a few ulps of the O(1) outputs.
   CHECK((actual - expected).cwiseAbs().maxCoeff() < 1e-5f);
   // A weighted variant (T-DiffRec rows) goes through the same path.
-  auto weight = [&](recdiff::index_t u, std::size_t p) {
-    return 0.1f + 0.9f * static_cast<float>(p + 1) / static_cast<float>(interactions.row_size(u));
+  auto weight = [](std::size_t p, std::size_t n) {
+    return 0.1f + 0.9f * static_cast<float>(p + 1) / static_cast<float>(n);
   };
   CpuBackend::densify(ctx, interactions, users, dense, weight);
   mlp.forward(ctx, dense, steps, false, 0, 0, expected);

@@ -124,7 +124,7 @@ TEST_CASE("Gaussian: posterior mean and reverse step", "[noise]") {
   const recdiff::DiffusionTables tables(recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.01));
   const std::vector<int> steps{0, 1, 39, 2};
   Matrix<double> c1, c2, sd;
-  Gaussian::posterior_coefficients<CpuBackend, double>(tables, steps, c1, c2, sd);
+  Gaussian::posterior_coefficients<CpuBackend, double>(CpuBackend::Context(1), tables, steps, c1, c2, sd);
   REQUIRE(c1.rows() == 4);
   CHECK(c1(2, 0) == tables.posterior_mean_coef1()[39]);
   CHECK(c2(1, 0) == tables.posterior_mean_coef2()[1]);
@@ -166,7 +166,7 @@ TEST_CASE("Gaussian: coefficients are the table entries cast to T", "[noise]") {
   const recdiff::DiffusionTables tables(recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.01));
   const std::vector<int> steps{3, 0, 39};
   Matrix<float> a, b;
-  Gaussian::forward_coefficients<CpuBackend, float>(tables, steps, a, b);
+  Gaussian::forward_coefficients<CpuBackend, float>(CpuBackend::Context(1), tables, steps, a, b);
   REQUIRE(a.rows() == 3);
   REQUIRE(a.cols() == 1);
   for (Eigen::Index i = 0; i < 3; ++i) {
@@ -176,17 +176,17 @@ TEST_CASE("Gaussian: coefficients are the table entries cast to T", "[noise]") {
                          tables.sqrt_one_minus_alpha_bar()[std::size_t(steps[std::size_t(i)])]));
   }
   const std::vector<int> bad{1, 40};
-  REQUIRE_THROWS_AS((Gaussian::forward_coefficients<CpuBackend, float>(tables, bad, a, b)),
+  REQUIRE_THROWS_AS((Gaussian::forward_coefficients<CpuBackend, float>(CpuBackend::Context(1), tables, bad, a, b)),
                     std::out_of_range);
-  REQUIRE_THROWS_WITH((Gaussian::forward_coefficients<CpuBackend, float>(tables, bad, a, b)),
+  REQUIRE_THROWS_WITH((Gaussian::forward_coefficients<CpuBackend, float>(CpuBackend::Context(1), tables, bad, a, b)),
                       Catch::Contains("steps[1] = 40 is outside [0, 40)"));
   Matrix<float> c1, c2, sd;
   const std::vector<int> negative{-1};
   REQUIRE_THROWS_AS(
-      (Gaussian::posterior_coefficients<CpuBackend, float>(tables, negative, c1, c2, sd)),
+      (Gaussian::posterior_coefficients<CpuBackend, float>(CpuBackend::Context(1), tables, negative, c1, c2, sd)),
       std::out_of_range);
   REQUIRE_THROWS_WITH(
-      (Gaussian::posterior_coefficients<CpuBackend, float>(tables, negative, c1, c2, sd)),
+      (Gaussian::posterior_coefficients<CpuBackend, float>(CpuBackend::Context(1), tables, negative, c1, c2, sd)),
       Catch::Contains("recdiff::Gaussian::posterior_coefficients: steps[0] = -1"));
 
   const Matrix<float> x0 = ramp<float>(3, 10);
@@ -205,8 +205,8 @@ TEST_CASE("Gaussian: noiseless tables leave x0 unchanged and the reverse step re
   const recdiff::DiffusionTables tables(recdiff::DiffRecLinearVar(10, 0.0, 0.005, 0.01));
   const std::vector<int> steps{0, 5, 9};
   Matrix<float> a, b, c1, c2, sd;
-  Gaussian::forward_coefficients<CpuBackend, float>(tables, steps, a, b);
-  Gaussian::posterior_coefficients<CpuBackend, float>(tables, steps, c1, c2, sd);
+  Gaussian::forward_coefficients<CpuBackend, float>(CpuBackend::Context(1), tables, steps, a, b);
+  Gaussian::posterior_coefficients<CpuBackend, float>(CpuBackend::Context(1), tables, steps, c1, c2, sd);
   const Matrix<float> x0 = ramp<float>(3, 17);
   Matrix<float> x_t, eps, out;
   Gaussian::q_sample<CpuBackend, float>(ctx, x0, a, b, 3, 1, x_t, eps);

@@ -22,6 +22,14 @@ using Matrix = CpuBackend::Matrix<T>;
 
 namespace {
 
+// The batch loss from host-side CPU matrices: the per-row losses and the probability column.
+double mean_loss(const Matrix<double>& rows, const Matrix<double>& row_loss) {
+  std::vector<double> p(static_cast<std::size_t>(rows.rows()));
+  for (std::size_t b = 0; b < p.size(); ++b) p[b] = rows(static_cast<Eigen::Index>(b), RowTerm::probability);
+  return recdiff::mean_batch_loss(
+      std::span<const double>(row_loss.data(), static_cast<std::size_t>(row_loss.size())), p);
+}
+
 const DiffusionTables& ml1m() {
   static const DiffusionTables t(recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.01));
   return t;
@@ -41,7 +49,7 @@ Batch<T> make_batch(const DiffusionTables& tables, const std::vector<int>& steps
   for (Eigen::Index r = 0; r < rows; ++r)
     for (Eigen::Index c = 0; c < cols; ++c) b.x0(r, c) = T((r * 3 + c * 5) % 7 == 0 ? 1 : 0);
   Matrix<T> a, s;
-  recdiff::Gaussian::forward_coefficients<CpuBackend, T>(tables, steps, a, s);
+  recdiff::Gaussian::forward_coefficients<CpuBackend, T>(CpuBackend::Context(1), tables, steps, a, s);
   recdiff::Gaussian::q_sample<CpuBackend, T>(CpuBackend::Context(1), b.x0, a, s, 17, 1, b.x_t,
                                              b.eps);
   b.out.resize(rows, cols);
@@ -59,7 +67,7 @@ double gradcheck(const DiffusionTables& tables, const std::vector<int>& steps,
   const CpuBackend::Context ctx(1);
   Batch<double> b = make_batch<double>(tables, steps, 9);
   Matrix<double> rows, row_loss, grad, ignored;
-  O::template row_terms<CpuBackend>(tables, steps, p, true, rows);
+  O::template row_terms<CpuBackend>(CpuBackend::Context(1), tables, steps, p, true, rows);
   O::template loss_and_gradient<CpuBackend, double>(ctx, b.out, b.x0, b.x_t, b.eps, rows, row_loss,
                                                     grad);
   const double h = 1e-6;
@@ -70,11 +78,11 @@ double gradcheck(const DiffusionTables& tables, const std::vector<int>& steps,
       b.out(r, c) = saved + h;
       O::template loss_and_gradient<CpuBackend, double>(ctx, b.out, b.x0, b.x_t, b.eps, rows,
                                                         row_loss, ignored);
-      const double up = recdiff::mean_batch_loss(rows, row_loss);
+      const double up = mean_loss(rows, row_loss);
       b.out(r, c) = saved - h;
       O::template loss_and_gradient<CpuBackend, double>(ctx, b.out, b.x0, b.x_t, b.eps, rows,
                                                         row_loss, ignored);
-      const double down = recdiff::mean_batch_loss(rows, row_loss);
+      const double down = mean_loss(rows, row_loss);
       b.out(r, c) = saved;
       const double fd = (up - down) / (2 * h);
       diff2 += (grad(r, c) - fd) * (grad(r, c) - fd);
@@ -127,7 +135,7 @@ TEST_CASE("PredictX0: row losses, batch loss and row terms", "[objective]") {
   const std::vector<double> p{0.5, 1.0, 2.0};
   Batch<double> b = make_batch<double>(t, steps, 11);
   Matrix<double> rows, row_loss, grad;
-  PredictX0::row_terms<CpuBackend>(t, steps, p, true, rows);
+  PredictX0::row_terms<CpuBackend>(CpuBackend::Context(1), t, steps, p, true, rows);
   REQUIRE(rows.rows() == 3);
   REQUIRE(rows.cols() == RowTerm::count);
   CHECK(rows(2, RowTerm::step) == 39.0);
@@ -142,29 +150,29 @@ TEST_CASE("PredictX0: row losses, batch loss and row terms", "[objective]") {
     CHECK_THAT(row_loss(r, 0), WithinRel(w * mse, 1e-13));
     expected_total += w * mse / p[std::size_t(r)];
   }
-  CHECK_THAT(recdiff::mean_batch_loss(rows, row_loss), WithinRel(expected_total / 3, 1e-13));
+  CHECK_THAT(mean_loss(rows, row_loss), WithinRel(expected_total / 3, 1e-13));
 
   Matrix<double> x0_hat;
   PredictX0::x0_hat<CpuBackend, double>(CpuBackend::Context(1), b.out, b.x_t, rows, x0_hat);
   CHECK(x0_hat == b.out);
 
   // Without p every factor is 1; with a bad p or step the call throws.
-  PredictX0::row_terms<CpuBackend>(t, steps, {}, true, rows);
+  PredictX0::row_terms<CpuBackend>(CpuBackend::Context(1), t, steps, {}, true, rows);
   CHECK(rows(0, RowTerm::probability) == 1.0);
   const std::vector<double> short_p{1.0};
-  REQUIRE_THROWS_AS(PredictX0::row_terms<CpuBackend>(t, steps, short_p, true, rows),
+  REQUIRE_THROWS_AS(PredictX0::row_terms<CpuBackend>(CpuBackend::Context(1), t, steps, short_p, true, rows),
                     std::invalid_argument);
-  REQUIRE_THROWS_WITH(PredictX0::row_terms<CpuBackend>(t, steps, short_p, true, rows),
+  REQUIRE_THROWS_WITH(PredictX0::row_terms<CpuBackend>(CpuBackend::Context(1), t, steps, short_p, true, rows),
                       Catch::Contains("recdiff::PredictX0::row_terms: p is 1x1, expected 3x1"));
   const std::vector<double> zero_p{1.0, 0.0, 1.0};
-  REQUIRE_THROWS_AS(PredictX0::row_terms<CpuBackend>(t, steps, zero_p, true, rows),
+  REQUIRE_THROWS_AS(PredictX0::row_terms<CpuBackend>(CpuBackend::Context(1), t, steps, zero_p, true, rows),
                     std::invalid_argument);
-  REQUIRE_THROWS_WITH(PredictX0::row_terms<CpuBackend>(t, steps, zero_p, true, rows),
+  REQUIRE_THROWS_WITH(PredictX0::row_terms<CpuBackend>(CpuBackend::Context(1), t, steps, zero_p, true, rows),
                       Catch::Contains("p[1] must be positive"));
   const std::vector<int> bad_steps{0, 40};
-  REQUIRE_THROWS_AS(PredictX0::row_terms<CpuBackend>(t, bad_steps, {}, true, rows),
+  REQUIRE_THROWS_AS(PredictX0::row_terms<CpuBackend>(CpuBackend::Context(1), t, bad_steps, {}, true, rows),
                     std::out_of_range);
-  REQUIRE_THROWS_WITH(PredictX0::row_terms<CpuBackend>(t, bad_steps, {}, true, rows),
+  REQUIRE_THROWS_WITH(PredictX0::row_terms<CpuBackend>(CpuBackend::Context(1), t, bad_steps, {}, true, rows),
                       Catch::Contains("steps[1] = 40"));
   REQUIRE_THROWS_AS(
       (PredictX0::loss_and_gradient<CpuBackend, double>(
@@ -183,7 +191,7 @@ TEST_CASE("PredictEpsilon: the k = 0 row uses the x0 likelihood term", "[objecti
   const std::vector<double> p{1.0, 1.0, 0.25, 3.0};
   Batch<double> b = make_batch<double>(t, steps, 13);
   Matrix<double> rows, row_loss, grad, x0_hat;
-  PredictEpsilon::row_terms<CpuBackend>(t, steps, p, true, rows);
+  PredictEpsilon::row_terms<CpuBackend>(CpuBackend::Context(1), t, steps, p, true, rows);
   PredictEpsilon::loss_and_gradient<CpuBackend, double>(CpuBackend::Context(1), b.out, b.x0, b.x_t,
                                                         b.eps, rows, row_loss, grad);
   PredictEpsilon::x0_hat<CpuBackend, double>(CpuBackend::Context(1), b.out, b.x_t, rows, x0_hat);
@@ -219,7 +227,7 @@ TEST_CASE("Objectives: float losses and gradients are bit-identical at 1 and 2 t
   const Batch<float> b = make_batch<float>(ml1m(), steps, 101);
   Matrix<double> rows, loss1, loss2;
   Matrix<float> grad1, grad2;
-  PredictEpsilon::row_terms<CpuBackend>(ml1m(), steps, {}, true, rows);
+  PredictEpsilon::row_terms<CpuBackend>(CpuBackend::Context(1), ml1m(), steps, {}, true, rows);
   PredictEpsilon::loss_and_gradient<CpuBackend, float>(CpuBackend::Context(1), b.out, b.x0, b.x_t,
                                                        b.eps, rows, loss1, grad1);
   PredictEpsilon::loss_and_gradient<CpuBackend, float>(CpuBackend::Context(2), b.out, b.x0, b.x_t,

@@ -25,6 +25,7 @@
 
 #include <recdiff/backend/cpu/partition.hpp>
 #include <recdiff/backend/op.hpp>
+#include <recdiff/concepts/backend.hpp>
 #include <recdiff/config.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
 
@@ -122,8 +123,8 @@ struct CpuBackend {
     });
   }
 
-  /// out (users.size() x items) = the CSR rows of `users`, each stored entry written as
-  /// `value(user, position_in_row)` (1 for plain implicit feedback).
+  /// out (users.size() x items) = the CSR rows of `users`, the entry at `position` of a row of
+  /// `length` entries written as `value(position, length)` (UnitValue: 1 for implicit feedback).
   template <class T, class ValueFn>
   static void densify(const Context& ctx, const InteractionMatrix& x, std::span<const index_t> users,
                       Matrix<T>& out, ValueFn value) {
@@ -133,7 +134,8 @@ struct CpuBackend {
       row.setZero();
       const index_t u = users[static_cast<std::size_t>(r)];
       const auto items = x.items_of(u);
-      for (std::size_t p = 0; p < items.size(); ++p) row(items[p]) = value(u, p);
+      for (std::size_t p = 0; p < items.size(); ++p)
+        row(items[p]) = static_cast<T>(value(p, items.size()));
     });
   }
 
@@ -141,10 +143,10 @@ struct CpuBackend {
   template <class T>
   static void densify(const Context& ctx, const InteractionMatrix& x, std::span<const index_t> users,
                       Matrix<T>& out) {
-    densify(ctx, x, users, out, [](index_t, std::size_t) { return T(1); });
+    densify(ctx, x, users, out, UnitValue{});
   }
 
-  /// C = beta * C + X * R: the CSR rows of `users` (entries valued by `value(user, position)`) times
+  /// C = beta * C + X * R: the CSR rows of `users` (entries valued by `value(position, length)`) times
   /// the first x.num_items() rows of the dense R (items.. x n). Cost O(nnz of the batch x n): this is
   /// the first layer of a network whose input is a raw interaction row.
   template <class T, class ValueFn>
@@ -166,9 +168,35 @@ struct CpuBackend {
         out *= beta;
       const index_t u = users[static_cast<std::size_t>(i)];
       const auto items = x.items_of(u);
-      for (std::size_t p = 0; p < items.size(); ++p) out += value(u, p) * r.row(items[p]);
+      for (std::size_t p = 0; p < items.size(); ++p)
+        out += static_cast<T>(value(p, items.size())) * r.row(items[p]);
     });
   }
+
+  /// dst (rows x cols) = the row-major host values `host` (rows * cols of them).
+  template <class T>
+  static void upload(const Context&, std::span<const T> host, std::int64_t rows, std::int64_t cols,
+                     Matrix<T>& dst) {
+    if (static_cast<std::int64_t>(host.size()) != rows * cols)
+      throw std::invalid_argument("recdiff::CpuBackend::upload: " + std::to_string(host.size()) +
+                                  " values for a " + std::to_string(rows) + "x" +
+                                  std::to_string(cols) + " matrix");
+    dst.resize(rows, cols);
+    std::copy(host.begin(), host.end(), dst.data());
+  }
+
+  /// host (src.rows() * src.cols() values, row-major) = src.
+  template <class T>
+  static void download(const Context&, const Matrix<T>& src, std::span<T> host) {
+    if (static_cast<std::int64_t>(host.size()) != src.size())
+      throw std::invalid_argument("recdiff::CpuBackend::download: buffer of " +
+                                  std::to_string(host.size()) + " values for a " +
+                                  std::to_string(src.rows()) + "x" + std::to_string(src.cols()) +
+                                  " matrix");
+    std::copy(src.data(), src.data() + src.size(), host.begin());
+  }
 };
+
+static_assert(Backend<CpuBackend, float> && Backend<CpuBackend, double>);
 
 }  // namespace recdiff

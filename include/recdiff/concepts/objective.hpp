@@ -14,7 +14,7 @@ namespace recdiff {
 ///
 /// - `O::output_is_x0`: whether the denoiser output is x0_hat itself;
 /// - `O::weight(tables, k, reweight)` -> double: the per-step loss weight w_k;
-/// - `O::row_terms<B>(tables, steps, p, reweight, rows)`: fills the per-row terms D (B x
+/// - `O::row_terms<B>(ctx, tables, steps, p, reweight, rows)`: fills the per-row terms D (B x
 ///   RowTerm::count) from the steps and the sampler's factors p_b;
 /// - `O::loss_and_gradient<B, T>(ctx, out, x0, x_t, eps, rows, row_loss, grad)`: the per-row losses
 ///   L_b = w_b l_b (D, B x 1; what the step sampler records) and grad = d loss / d out with
@@ -33,7 +33,7 @@ concept Objective = requires(const DiffusionTables& tables, int k, bool reweight
                              typename B::template Matrix<double>& rows_out) {
   { O::output_is_x0 } -> std::convertible_to<bool>;
   { O::weight(tables, k, reweight) } -> std::same_as<double>;
-  O::template row_terms<B>(tables, steps, p, reweight, rows_out);
+  O::template row_terms<B>(ctx, tables, steps, p, reweight, rows_out);
   O::template loss_and_gradient<B, float>(ctx, in, in, in, in, rows_in, rows_out, out);
   O::template x0_hat<B, float>(ctx, in, in, rows_in, out);
 };

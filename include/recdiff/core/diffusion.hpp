@@ -102,7 +102,7 @@ class Diffusion {
     sampler.sample(batch, m_options.seed, step_counter, m_steps, m_p);
     const Matrix* x_t = &x0;
     if (!m_tables.is_noiseless()) {
-      NoiseType::template forward_coefficients<BackendType, scalar_type>(m_tables, m_steps, m_coef_a,
+      NoiseType::template forward_coefficients<BackendType, scalar_type>(ctx, m_tables, m_steps, m_coef_a,
                                                                          m_coef_b);
       NoiseType::template q_sample<BackendType, scalar_type>(ctx, x0, m_coef_a, m_coef_b,
                                                              m_options.seed, step_counter, m_x_t,
@@ -112,18 +112,20 @@ class Diffusion {
       m_eps.setZero(x0.rows(), x0.cols());
     }
     m_denoiser.forward(ctx, *x_t, m_steps, true, m_options.seed, step_counter, m_out);
-    ObjectiveType::template row_terms<BackendType>(m_tables, m_steps, m_p, m_options.reweight,
+    ObjectiveType::template row_terms<BackendType>(ctx, m_tables, m_steps, m_p, m_options.reweight,
                                                    m_rows);
     ObjectiveType::template loss_and_gradient<BackendType, scalar_type>(ctx, m_out, x0, *x_t, m_eps,
                                                                         m_rows, m_row_loss, m_grad);
-    const double loss = mean_batch_loss(m_rows, m_row_loss);
-    sampler.update(m_steps, std::span<const double>(m_row_loss.data(), batch));
+    m_row_loss_host.resize(batch);
+    BackendType::download(ctx, m_row_loss, std::span<double>(m_row_loss_host));
+    const double loss = mean_batch_loss(m_row_loss_host, m_p);
+    sampler.update(m_steps, m_row_loss_host);
     m_denoiser.backward(ctx, m_grad);
     return loss;
   }
 
   /// Runs the reverse chain on the CSR rows `users` of `input` (the users' clean interaction
-  /// vectors, entries valued by `value(user, position)`), writing the final x (B x I) to `out`.
+  /// vectors, entries valued by `value(position, length)`), writing the final x (B x I) to `out`.
   /// With T' = 0 the first denoiser pass reads the rows sparsely (first layer as CSR x dense), and
   /// where the policies allow it (options().latent_chain) the whole chain runs in the denoiser's
   /// first hidden space (LatentReverseChain).
@@ -146,7 +148,7 @@ class Diffusion {
     if (m_options.sampling_steps > 0 && !m_tables.is_noiseless()) {
       // Start from q_sample(x0, T' - 1) with fresh noise: the input is then dense.
       m_steps.assign(static_cast<std::size_t>(batch), m_options.sampling_steps - 1);
-      NoiseType::template forward_coefficients<BackendType, scalar_type>(m_tables, m_steps, m_coef_a,
+      NoiseType::template forward_coefficients<BackendType, scalar_type>(ctx, m_tables, m_steps, m_coef_a,
                                                                          m_coef_b);
       NoiseType::template q_sample<BackendType, scalar_type>(ctx, m_x, m_coef_a, m_coef_b,
                                                              m_options.seed, step_counter, m_x,
@@ -166,13 +168,13 @@ class Diffusion {
       }
       const Matrix* x0_hat = &m_out;
       if constexpr (!ObjectiveType::output_is_x0) {
-        ObjectiveType::template row_terms<BackendType>(m_tables, m_steps, {}, m_options.reweight,
+        ObjectiveType::template row_terms<BackendType>(ctx, m_tables, m_steps, {}, m_options.reweight,
                                                        m_rows);
         ObjectiveType::template x0_hat<BackendType, scalar_type>(ctx, m_out, m_x, m_rows, m_x0_hat);
         x0_hat = &m_x0_hat;
       }
       NoiseType::template posterior_coefficients<BackendType, scalar_type>(
-          m_tables, m_steps, m_coef1, m_coef2, m_noise_std);
+          ctx, m_tables, m_steps, m_coef1, m_coef2, m_noise_std);
       if (m_options.sampling_noise)
         NoiseType::template reverse_step<BackendType, scalar_type>(
             ctx, *x0_hat, m_x, m_coef1, m_coef2, m_noise_std, m_options.seed,
@@ -192,6 +194,7 @@ class Diffusion {
   // Work buffers, allocated once per batch shape and reused.
   std::vector<int> m_steps;
   std::vector<double> m_p;
+  std::vector<double> m_row_loss_host;
   typename BackendType::template Matrix<double> m_rows, m_row_loss;
   Matrix m_coef_a, m_coef_b, m_coef1, m_coef2, m_noise_std;
   Matrix m_x_t, m_eps, m_out, m_grad, m_x, m_x0_hat;

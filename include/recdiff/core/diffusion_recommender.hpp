@@ -46,7 +46,7 @@ class DiffusionRecommender {
   double train_batch(const InteractionMatrix& train, std::span<const index_t> users,
                      std::uint32_t step) {
     State& s = *m_state;
-    BackendOf::densify(s.ctx, train, users, s.x0, value_fn(train));
+    BackendOf::densify(s.ctx, train, users, s.x0, s.input);
     const double loss = s.diffusion.loss_and_gradients(s.ctx, s.x0, s.sampler, step);
     s.optimizer.step(s.ctx);
     ++s.updates;
@@ -56,11 +56,13 @@ class DiffusionRecommender {
   /// Scores (users.size() x items): the reverse chain from the users' rows of `input`.
   void score(const InteractionMatrix& input, std::span<const index_t> users, ScoreMatrix& out) {
     State& s = *m_state;
-    s.diffusion.reverse_chain(s.ctx, input, users, value_fn(input), 0xFFFFFFF0u, s.scores);
-    if constexpr (std::is_same_v<Matrix, ScoreMatrix>)
+    s.diffusion.reverse_chain(s.ctx, input, users, s.input, 0xFFFFFFF0u, s.scores);
+    if constexpr (std::is_same_v<Matrix, ScoreMatrix>) {
       out.swap(s.scores);
-    else
-      out = s.scores.template cast<float>();
+    } else {
+      out.resize(s.scores.rows(), s.scores.cols());
+      BackendOf::download(s.ctx, s.scores, std::span<float>(out.data(), static_cast<std::size_t>(out.size())));
+    }
   }
 
   /// A copy of the parameters (to keep the best epoch's).
@@ -167,11 +169,6 @@ class DiffusionRecommender {
     std::int64_t updates = 0;
   };
 
-  auto value_fn(const InteractionMatrix& x) const {
-    return [&x, in = &m_state->input](index_t u, std::size_t p) {
-      return static_cast<scalar_type>((*in)(x, u, p));
-    };
-  }
 
   std::unique_ptr<State> m_state;
 };

@@ -1,22 +1,21 @@
 #pragma once
 /// @file
 /// How a user's CSR row becomes the model's input vector x0: binary (DiffRec) or with T-DiffRec's
-/// time-aware weights.
+/// time-aware weights. Both are functions of (position in the row, row length) only, callable on the
+/// host and on a device, so every backend densifies rows with them.
 
 #include <cstddef>
 #include <stdexcept>
 #include <string>
 
+#include <recdiff/concepts/backend.hpp>
 #include <recdiff/config.hpp>
-#include <recdiff/data/interaction_matrix.hpp>
 
 namespace recdiff {
 
 /// Every interaction is a 1.
-struct BinaryInput {
+struct BinaryInput : UnitValue {
   static constexpr const char* name = "binary";
-  /// The value of the entry at `position` of user u's row of `x`.
-  float operator()(const InteractionMatrix&, index_t, std::size_t) const { return 1.0f; }
 };
 
 /// T-DiffRec's weights (diffrec.md section 9): the m-th of a user's M interactions, in row order
@@ -33,11 +32,10 @@ struct TimeLinearInput {
                                   std::to_string(min_weight) + " and " +
                                   std::to_string(max_weight));
   }
-  float operator()(const InteractionMatrix& x, index_t u, std::size_t position) const {
-    const auto n = x.row_size(u);
-    if (n <= 1) return static_cast<float>(w_min);
+  RECDIFF_HOST_DEVICE float operator()(std::size_t position, std::size_t length) const {
+    if (length <= 1) return static_cast<float>(w_min);
     return static_cast<float>(w_min + static_cast<double>(position) * (w_max - w_min) /
-                                          static_cast<double>(n - 1));
+                                          static_cast<double>(length - 1));
   }
 };
 

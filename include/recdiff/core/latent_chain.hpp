@@ -64,7 +64,8 @@ class LatentReverseChain {
   using Matrix = typename BackendType::template Matrix<T>;
   using Context = typename BackendType::Context;
 
-  /// Runs the chain k = T-1..0 from the users' rows of `input` (entries valued by `value`) and
+  /// Runs the chain k = T-1..0 from the users' rows of `input` (entries valued by
+  /// `value(position, length)`) and
   /// writes the final iterate (B x I) to `out`. The denoiser's weights are read as they are now.
   template <class ValueFn>
   void run(const Context& ctx, DenoiserType& net, const DiffusionTables& tables,
@@ -111,17 +112,16 @@ class LatentReverseChain {
                           latent_detail::ScaleAddRow<T>{out.data(), last.bias().data(), out.cols(),
                                                         T(1), static_cast<T>(beta)});
     if (alpha != 0.0) {
-      const T a = static_cast<T>(alpha);
-      BackendType::for_each_row(ctx, rows, [&](std::int64_t r) {
-        const index_t u = users[static_cast<std::size_t>(r)];
-        const auto items = input.items_of(u);
-        for (std::size_t p = 0; p < items.size(); ++p) out(r, items[p]) += a * value(u, p);
-      });
+      // The (rarely non-zero) share of the start point: add alpha x0, densified.
+      BackendType::densify(ctx, input, users, m_x0, value);
+      BackendType::for_each(ctx, rows, out.cols(),
+                            latent_detail::Axpby<T>{out.data(), m_x0.data(), out.cols(), T(1),
+                                                    static_cast<T>(alpha)});
     }
   }
 
  private:
-  Matrix m_m, m_v, m_z, m_g, m_h;
+  Matrix m_m, m_v, m_z, m_g, m_h, m_x0;
   std::vector<int> m_steps;
 };
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <recdiff/backend/op.hpp>
+#include <recdiff/concepts/backend.hpp>
 #include <recdiff/config.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
 #include <recdiff/math/activations.hpp>
@@ -20,6 +21,7 @@
 #include <recdiff/nn/linear.hpp>
 #include <recdiff/nn/parameter.hpp>
 #include <recdiff/nn/row_l2_norm.hpp>
+#include <recdiff/nn/scale_rows.hpp>
 #include <recdiff/nn/step_embedding.hpp>
 
 namespace recdiff {
@@ -155,8 +157,8 @@ class Mlp {
     m_first_input = input;
   }
 
-  /// forward(train = false) for the rows `users` of a CSR matrix, entry values `value(user,
-  /// position_in_row)`: the first layer is a sparse x dense product over the stored entries only
+  /// forward(train = false) for the rows `users` of a CSR matrix, entry values `value(position,
+  /// row_length)` (a host/device functor such as UnitValue): the first layer is a sparse x dense product over the stored entries only
   /// (cost O(nnz x h1) instead of O(B x I x h1)). No dropout; norm uses the rows' value norms.
   /// Leaves no state for backward().
   /// @throws std::invalid_argument on mismatching shapes or a negative step
@@ -175,17 +177,22 @@ class Mlp {
     h.resize(rows, m_widths[1]);
     BackendType::sparse_times(ctx, input, users, value, m_w1_items_t, T(0), h);
     if (m_config.norm) {
-      // (x / n) W = (x W) / n: scale the product's rows by the inverse norms of the input rows.
-      BackendType::for_each_row(ctx, rows, [&](std::int64_t i) {
-        const index_t u = users[static_cast<std::size_t>(i)];
-        const auto n = static_cast<std::size_t>(input.row_size(u));
-        T s = T(0);
-        for (std::size_t p = 0; p < n; ++p) s += static_cast<T>(value(u, p)) * value(u, p);
-        const T norm = std::sqrt(s);
-        h.row(i) /= norm > T(nn::RowL2Norm<BackendType, T>::floor)
-                        ? norm
-                        : T(nn::RowL2Norm<BackendType, T>::floor);
-      });
+      // (x / n) W = (x W) / n: scale the product's rows by the inverse norms of the input rows,
+      // computed on the host from the CSR values (O(nnz of the batch)) and uploaded.
+      m_row_scale_host.resize(static_cast<std::size_t>(rows));
+      for (std::int64_t i = 0; i < rows; ++i) {
+        const auto n = static_cast<std::size_t>(input.row_size(users[static_cast<std::size_t>(i)]));
+        T sum = T(0);
+        for (std::size_t p = 0; p < n; ++p) {
+          const T v = static_cast<T>(value(p, n));
+          sum += v * v;
+        }
+        const T norm = std::sqrt(sum);
+        const T floor = T(nn::RowL2Norm<BackendType, T>::floor);
+        m_row_scale_host[static_cast<std::size_t>(i)] = T(1) / (norm > floor ? norm : floor);
+      }
+      BackendType::upload(ctx, std::span<const T>(m_row_scale_host), rows, 1, m_row_scale);
+      BackendType::for_each(ctx, rows, h.cols(), nn::ScaleRows<T>{h.data(), m_row_scale.data(), h.cols()});
     }
     finish_forward(ctx, out);
     m_first_input = nullptr;
@@ -194,7 +201,7 @@ class Mlp {
   /// forward_sparse with every stored entry valued 1 (the raw binary train row).
   void forward_sparse(const Context& ctx, const InteractionMatrix& input,
                       std::span<const index_t> users, std::span<const int> steps, Matrix& out) {
-    forward_sparse(ctx, input, users, [](index_t, std::size_t) { return T(1); }, steps, out);
+    forward_sparse(ctx, input, users, UnitValue{}, steps, out);
   }
 
   /// True when the first layer is linear in the input (no input normalisation), which the latent
@@ -327,7 +334,7 @@ class Mlp {
 
   // m_te = sinusoidal(steps), m_emb = emb_layer(m_te).
   void embed(const Context& ctx, std::span<const int> steps) {
-    nn::sinusoidal_embedding<BackendType>(ctx, steps, m_config.emb_size, m_te);
+    nn::sinusoidal_embedding<BackendType>(ctx, steps, m_config.emb_size, m_te, m_steps_buffer);
     m_emb_layer.forward(ctx, m_te, m_emb);
   }
 
@@ -359,6 +366,9 @@ class Mlp {
   std::vector<Matrix> m_hidden;       // activations: m_hidden[l] is the input of m_layers[l]
   std::vector<Matrix> m_grad_hidden;  // gradients w.r.t. the pre-activations of m_hidden[l]
   Matrix m_grad_emb;                  // B x E
+  typename BackendType::template Matrix<int> m_steps_buffer;  // the batch's steps, uploaded
+  Matrix m_row_scale;  // forward_sparse with norm: 1 / max(||x_b||, floor) per row, uploaded
+  std::vector<T> m_row_scale_host;
   const Matrix* m_first_input = nullptr;  // the first layer's input of the last forward()
 };
 

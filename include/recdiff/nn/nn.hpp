@@ -9,4 +9,5 @@
 #include <recdiff/nn/linear.hpp>
 #include <recdiff/nn/parameter.hpp>
 #include <recdiff/nn/row_l2_norm.hpp>
+#include <recdiff/nn/scale_rows.hpp>
 #include <recdiff/nn/step_embedding.hpp>

@@ -37,12 +37,13 @@ struct Gaussian {
   /// coef_a = sqrt_alpha_bar[k_b], coef_b = sqrt_one_minus_alpha_bar[k_b], both (B x 1) with
   /// B = steps.size(). Throws std::out_of_range for a step outside [0, T).
   template <class BackendType, class T>
-  static void forward_coefficients(const DiffusionTables& tables, std::span<const int> steps,
+  static void forward_coefficients(const typename BackendType::Context& ctx,
+                                   const DiffusionTables& tables, std::span<const int> steps,
                                    Matrix<BackendType, T>& coef_a, Matrix<BackendType, T>& coef_b) {
     policy_detail::check_steps("recdiff::Gaussian::forward_coefficients", steps,
                                tables.num_steps());
-    policy_detail::gather<T>(tables.sqrt_alpha_bar(), steps, coef_a);
-    policy_detail::gather<T>(tables.sqrt_one_minus_alpha_bar(), steps, coef_b);
+    policy_detail::gather<BackendType, T>(ctx, tables.sqrt_alpha_bar(), steps, coef_a);
+    policy_detail::gather<BackendType, T>(ctx, tables.sqrt_one_minus_alpha_bar(), steps, coef_b);
   }
 
   /// coef1 = posterior_mean_coef1[k_b], coef2 = posterior_mean_coef2[k_b] and noise_std =
@@ -50,20 +51,17 @@ struct Gaussian {
   /// adds no noise), all (B x 1). noise_std is computed in double, then cast to T.
   /// Throws std::out_of_range for a step outside [0, T).
   template <class BackendType, class T>
-  static void posterior_coefficients(const DiffusionTables& tables, std::span<const int> steps,
+  static void posterior_coefficients(const typename BackendType::Context& ctx,
+                                     const DiffusionTables& tables, std::span<const int> steps,
                                      Matrix<BackendType, T>& coef1, Matrix<BackendType, T>& coef2,
                                      Matrix<BackendType, T>& noise_std) {
     policy_detail::check_steps("recdiff::Gaussian::posterior_coefficients", steps,
                                tables.num_steps());
-    policy_detail::gather<T>(tables.posterior_mean_coef1(), steps, coef1);
-    policy_detail::gather<T>(tables.posterior_mean_coef2(), steps, coef2);
-    const auto& log_var = tables.posterior_log_variance_clipped();
-    noise_std.resize(static_cast<std::int64_t>(steps.size()), 1);
-    for (std::size_t b = 0; b < steps.size(); ++b) {
-      const int k = steps[b];
-      noise_std(static_cast<std::int64_t>(b), 0) =
-          k > 0 ? static_cast<T>(std::exp(0.5 * log_var[static_cast<std::size_t>(k)])) : T(0);
-    }
+    policy_detail::gather<BackendType, T>(ctx, tables.posterior_mean_coef1(), steps, coef1);
+    policy_detail::gather<BackendType, T>(ctx, tables.posterior_mean_coef2(), steps, coef2);
+    policy_detail::gather<BackendType, T>(
+        ctx, tables.posterior_log_variance_clipped(), steps, noise_std,
+        [](int k, double log_var) { return k > 0 ? std::exp(0.5 * log_var) : 0.0; });
   }
 
   /// x_t = coef_a_b x0 + coef_b_b eps with eps_{b,i} = Philox normal (seed, Stream::noise,

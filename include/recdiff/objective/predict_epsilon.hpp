@@ -49,11 +49,12 @@ struct PredictEpsilon {
   /// Fills the per-row terms (B x RowTerm::count) for steps k_b and sampler factors p_b (empty p:
   /// all 1). Same errors as PredictX0::row_terms.
   template <class BackendType>
-  static void row_terms(const DiffusionTables& tables, std::span<const int> steps,
+  static void row_terms(const typename BackendType::Context& ctx, const DiffusionTables& tables,
+                        std::span<const int> steps,
                         std::span<const double> p, bool reweight,
                         Matrix<BackendType, double>& rows) {
-    objective_detail::fill_row_terms(
-        "recdiff::PredictEpsilon::row_terms", tables, steps, p,
+    objective_detail::fill_row_terms<BackendType>(
+        ctx, "recdiff::PredictEpsilon::row_terms", tables, steps, p,
         [reweight](const DiffusionTables& t, int k) { return weight(t, k, reweight); }, rows);
   }
 

@@ -46,11 +46,12 @@ struct PredictX0 {
   /// p_b (empty p: all 1, as in evaluation). Throws std::out_of_range for a step outside [0, T) and
   /// std::invalid_argument when p has the wrong size or a non-positive entry.
   template <class BackendType>
-  static void row_terms(const DiffusionTables& tables, std::span<const int> steps,
+  static void row_terms(const typename BackendType::Context& ctx, const DiffusionTables& tables,
+                        std::span<const int> steps,
                         std::span<const double> p, bool reweight,
                         Matrix<BackendType, double>& rows) {
-    objective_detail::fill_row_terms(
-        "recdiff::PredictX0::row_terms", tables, steps, p,
+    objective_detail::fill_row_terms<BackendType>(
+        ctx, "recdiff::PredictX0::row_terms", tables, steps, p,
         [reweight](const DiffusionTables& t, int k) { return weight(t, k, reweight); }, rows);
   }
 

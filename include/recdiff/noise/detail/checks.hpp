@@ -47,15 +47,25 @@ inline void check_steps(const char* where, std::span<const int> steps, int num_s
     if (steps[i] < 0 || steps[i] >= num_steps) step_out_of_range(where, i, steps[i], num_steps);
 }
 
-/// out (B x 1) = T(table[steps[b]]): a double table entry per row, cast to the kernel's scalar type
-/// as the reference casts its float64 buffers to float32. Steps must already be checked. Writes
-/// through host-accessible storage.
-template <class T, class MatrixType>
-void gather(const std::vector<double>& table, std::span<const int> steps, MatrixType& out) {
-  out.resize(static_cast<std::int64_t>(steps.size()), 1);
+/// out (B x 1) = T(f(table[steps[b]])): a double table entry per row, mapped by `f` and cast to the
+/// kernel's scalar type (as the reference code casts to float32), assembled on the host and uploaded
+/// into backend storage.
+template <class BackendType, class T, class MatrixType, class Map>
+void gather(const typename BackendType::Context& ctx, const std::vector<double>& table,
+            std::span<const int> steps, MatrixType& out, Map f) {
+  thread_local std::vector<T> host;
+  host.resize(steps.size());
   for (std::size_t b = 0; b < steps.size(); ++b)
-    out(static_cast<std::int64_t>(b), 0) =
-        static_cast<T>(table[static_cast<std::size_t>(steps[b])]);
+    host[b] = static_cast<T>(f(steps[b], table[static_cast<std::size_t>(steps[b])]));
+  BackendType::upload(ctx, std::span<const T>(host), static_cast<std::int64_t>(steps.size()), 1,
+                      out);
+}
+
+/// gather() without a mapping.
+template <class BackendType, class T, class MatrixType>
+void gather(const typename BackendType::Context& ctx, const std::vector<double>& table,
+            std::span<const int> steps, MatrixType& out) {
+  gather<BackendType, T>(ctx, table, steps, out, [](int, double v) { return v; });
 }
 
 }  // namespace recdiff::policy_detail
