@@ -411,7 +411,7 @@ static void BM_Loss(benchmark::State& state) {
   CpuBackend::Matrix<double> rows, row_loss;
   Matrix grad;
   for (auto _ : state) {
-    recdiff::PredictX0::row_terms<CpuBackend>(tables, steps, p, true, rows);
+    recdiff::PredictX0::row_terms<CpuBackend>(ctx, tables, steps, p, true, rows);
     recdiff::PredictX0::loss_and_gradient<CpuBackend, float>(ctx, out, x0, x0, x0, rows, row_loss,
                                                              grad);
     benchmark::DoNotOptimize(grad.data());
