@@ -72,4 +72,10 @@ class NumericalError : public Error {
   using Error::Error;
 };
 
+/// A CUDA runtime or cuBLAS call failed; the message names the call, the file:line and the reason.
+class CudaError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace recdiff

@@ -3,6 +3,7 @@
 /// InteractionMatrix: the users x items implicit-feedback matrix in CSR form, and its builder.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <stdexcept>
@@ -22,7 +23,7 @@ namespace recdiff {
 class InteractionMatrix {
  public:
   /// An empty 0 x 0 matrix.
-  InteractionMatrix() : m_offsets(1, 0) {}
+  InteractionMatrix() : m_offsets(1, 0), m_id(next_id()) {}
 
   /// Takes ownership of CSR arrays. `offsets` has users + 1 non-decreasing entries starting at 0 and
   /// ending at nnz; every item index is in [0, items); `ratings` and `timestamps` are empty or have
@@ -35,7 +36,8 @@ class InteractionMatrix {
         m_offsets(std::move(offsets)),
         m_indices(std::move(indices)),
         m_ratings(std::move(ratings)),
-        m_timestamps(std::move(timestamps)) {
+        m_timestamps(std::move(timestamps)),
+        m_id(next_id()) {
     validate();
   }
 
@@ -81,9 +83,24 @@ class InteractionMatrix {
     return counts;
   }
 
-  friend bool operator==(const InteractionMatrix&, const InteractionMatrix&) = default;
+  /// An identifier of this matrix's content, unique within the process: copies share it (the
+  /// content is immutable), every constructed matrix gets a new one. Backends that mirror a matrix
+  /// in device memory key their cache by it.
+  std::uint64_t id() const noexcept { return m_id; }
+
+  /// Same shape and same entries (the id is not compared).
+  friend bool operator==(const InteractionMatrix& a, const InteractionMatrix& b) {
+    return a.m_users == b.m_users && a.m_items == b.m_items && a.m_offsets == b.m_offsets &&
+           a.m_indices == b.m_indices && a.m_ratings == b.m_ratings &&
+           a.m_timestamps == b.m_timestamps;
+  }
 
  private:
+  static std::uint64_t next_id() {
+    static std::atomic<std::uint64_t> counter{0};
+    return ++counter;
+  }
+
   void validate() const {
     auto fail = [](const std::string& what) {
       throw std::invalid_argument("recdiff::InteractionMatrix: " + what);
@@ -110,6 +127,7 @@ class InteractionMatrix {
   std::vector<index_t> m_indices;
   std::vector<float> m_ratings;
   std::vector<std::int64_t> m_timestamps;
+  std::uint64_t m_id = 0;
 };
 
 /// Collects (user, item[, rating, timestamp]) triplets in any order and builds an InteractionMatrix
