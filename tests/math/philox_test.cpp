@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include <recdiff/math/philox.hpp>
 
@@ -44,7 +46,7 @@ TEST_CASE("normal draws have zero mean and unit variance", "[math]") {
   CHECK(std::abs(sum4 / n - 3.0) < 0.05);  // kurtosis of a Gaussian
 }
 
-TEST_CASE("uniform draws are in [0, 1) with mean 1/2, and streams differ", "[math]") {
+TEST_CASE("uniform draws satisfy 0 <= u < 1 with mean 1/2, and streams differ", "[math]") {
   double sum = 0;
   for (int c = 0; c < 100000; ++c) {
     const float u = uniform(7, Stream::dropout, 0, 0, c);
@@ -57,4 +59,65 @@ TEST_CASE("uniform draws are in [0, 1) with mean 1/2, and streams differ", "[mat
   CHECK(uniform(7, Stream::dropout, 0, 0, 0) != uniform(8, Stream::dropout, 0, 0, 0));
   CHECK(uniform(7, Stream::dropout, 0, 0, 0) != uniform(7, Stream::dropout, 1, 0, 0));
   CHECK(uniform(7, Stream::dropout, 0, 0, 0) != uniform(7, Stream::dropout, 0, 1, 0));
+}
+
+TEST_CASE("box_muller: closed forms at exact uniforms", "[math]") {
+  float z0, z1;
+  // w0 = 2^32 - 1: u1 = 1, so r = 0.
+  box_muller(0xFFFFFFFFu, 0x12345678u, z0, z1);
+  CHECK(z0 == 0.0f);
+  CHECK(z1 == 0.0f);
+  // w0 = 2^31 - 1: u1 = 1/2, r = sqrt(2 ln 2); w1 = 0: u2 = 0, angle 0.
+  const double r = std::sqrt(2.0 * std::log(2.0));
+  box_muller(0x7FFFFFFFu, 0u, z0, z1);
+  CHECK(z0 == Approx(r).epsilon(3e-7));
+  CHECK(z1 == 0.0f);
+  // w1 = 2^30: u2 = 1/4, a quarter turn.
+  box_muller(0x7FFFFFFFu, 0x40000000u, z0, z1);
+  CHECK(z0 == 0.0f);
+  CHECK(z1 == Approx(r).epsilon(3e-7));
+  // w1 = 2^31 + 2^29: u2 = 5/8.
+  box_muller(0x7FFFFFFFu, 0xA0000000u, z0, z1);
+  CHECK(z0 == Approx(-r * std::sqrt(0.5)).epsilon(3e-7));
+  CHECK(z1 == Approx(-r * std::sqrt(0.5)).epsilon(3e-7));
+}
+
+TEST_CASE("random_blocks and normals: every lane equals the one-block functions, bit for bit",
+          "[math]") {
+  const std::uint64_t seed = 0x0123456789ABCDEFull;
+  for (const std::uint32_t first : {0u, 16u, 4000u, 0xFFFFFFF8u}) {
+    std::uint32_t words[4][16];
+    random_blocks<16>(seed, Stream::dropout, 9, 77, first, words);
+    float z[64];
+    normals<16>(seed, Stream::noise, 9, 77, first, z);
+    for (std::uint32_t l = 0; l < 16; ++l) {
+      const Block b = random_block(seed, Stream::dropout, 9, 77, first + l);
+      float expected[4];
+      normal4(seed, Stream::noise, 9, 77, first + l, expected);
+      for (int w = 0; w < 4; ++w) {
+        CHECK(words[w][l] == b.v[w]);
+        CHECK(z[4 * l + w] == expected[w]);
+        if (first < (1u << 30))  // columns are 32-bit: groups from 2^30 on have no column index
+          CHECK(z[4 * l + w] == normal(seed, Stream::noise, 9, 77, 4 * (first + l) + w));
+      }
+    }
+  }
+}
+
+TEST_CASE("normal draws: tails and the fraction within one standard deviation", "[math]") {
+  const int n = 400000;
+  int within_one = 0, beyond_three = 0;
+  double largest = 0;
+  for (int k = 0; k < n; ++k) {
+    const double z = normal(5, Stream::noise, 0, static_cast<std::uint32_t>(k / 1000),
+                            static_cast<std::uint32_t>(k % 1000));
+    within_one += std::abs(z) < 1.0;
+    beyond_three += std::abs(z) > 3.0;
+    largest = std::max(largest, std::abs(z));
+  }
+  // P(|Z| < 1) = 0.682689, sd of the fraction 0.00074; P(|Z| > 3) = 0.0026998, sd 8.2e-5.
+  CHECK(static_cast<double>(within_one) / n == Approx(0.682689).margin(0.004));
+  CHECK(static_cast<double>(beyond_three) / n == Approx(0.0026998).margin(0.0005));
+  CHECK(largest > 4.0);
+  CHECK(largest < 5.9);  // sqrt(-2 ln 2^-24) = 5.77 bounds Box-Muller with 24-bit uniforms
 }

@@ -214,3 +214,28 @@ TEST_CASE("Gaussian: noiseless tables leave x0 unchanged and the reverse step re
   Gaussian::reverse_step<CpuBackend, float>(ctx, x0, x_t.reverse(), c1, c2, sd, 3, 2, out);
   CHECK(out == x0);
 }
+
+TEST_CASE("Gaussian: in float every column draws philox::normal, across 64-column groups",
+          "[noise]") {
+  // 150 columns: two full kernel groups of 64 and a ragged one of 22.
+  const Eigen::Index rows = 3, cols = 150;
+  REQUIRE(recdiff::noise_detail::column_groups(cols) == 3);
+  const Matrix<float> x0 = ramp<float>(rows, cols);
+  const Matrix<float> a = column<float>({0.9f, 0.5f, 0.25f});
+  const Matrix<float> b = column<float>({0.1f, 0.5f, 1.0f});
+  const Matrix<float> s = column<float>({0.0f, 0.5f, 2.0f});
+  const CpuBackend::Context ctx(1);
+  Matrix<float> x_t, eps, out;
+  Gaussian::q_sample<CpuBackend, float>(ctx, x0, a, b, 17, 8, x_t, eps);
+  Gaussian::reverse_step<CpuBackend, float>(ctx, x0, x_t, a, b, s, 17, 9, out);
+  for (Eigen::Index r = 0; r < rows; ++r)
+    for (Eigen::Index c = 0; c < cols; ++c) {
+      const auto row = static_cast<std::uint32_t>(r), col = static_cast<std::uint32_t>(c);
+      const float z8 = recdiff::philox::normal(17, recdiff::philox::Stream::noise, 8, row, col);
+      const float z9 = recdiff::philox::normal(17, recdiff::philox::Stream::noise, 9, row, col);
+      REQUIRE(eps(r, c) == z8);
+      REQUIRE(x_t(r, c) == Approx(a(r, 0) * x0(r, c) + b(r, 0) * z8).epsilon(1e-6).margin(1e-6));
+      const float mean = a(r, 0) * x0(r, c) + b(r, 0) * x_t(r, c);
+      REQUIRE(out(r, c) == Approx(mean + s(r, 0) * z9).epsilon(1e-5).margin(1e-5));
+    }
+}

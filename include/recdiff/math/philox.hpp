@@ -6,10 +6,10 @@
 /// state is carried between calls. Results therefore do not depend on the thread count or on the order
 /// in which rows are processed, and a CUDA kernel calling the same functions draws the same bits.
 
-#include <cmath>
 #include <cstdint>
 
 #include <recdiff/config.hpp>
+#include <recdiff/math/fast_math.hpp>
 
 namespace recdiff::philox {
 
@@ -79,20 +79,55 @@ RECDIFF_HOST_DEVICE void uniform4(std::uint64_t seed, Stream stream, std::uint32
   for (int l = 0; l < 4; ++l) out[l] = to_unit(b.v[l]);
 }
 
-/// Four standard normal floats for (seed, stream, step, row, group), by Box-Muller on two word pairs.
-/// Computed in double and rounded once, so host and device agree to the last float bit wherever their
-/// double log/sqrt/sin/cos do.
+/// Two standard normal floats from two words by Box-Muller in float: u1 = to_unit_open_zero(w0),
+/// u2 = to_unit(w1), r = sqrt(-2 log u1), z0 = r cos(2 pi u2), z1 = r sin(2 pi u2). The maths is
+/// recdiff's own (math/fast_math.hpp), not libm's, so host and device agree bit for bit, and a loop
+/// over pairs vectorises.
+RECDIFF_HOST_DEVICE void box_muller(std::uint32_t w0, std::uint32_t w1, float& z0, float& z1) {
+  const float r = math::fast_sqrt(-2.0f * math::fast_log(to_unit_open_zero(w0)));
+  float s, c;
+  math::sincos_2pi(to_unit(w1), s, c);
+  z0 = r * c;
+  z1 = r * s;
+}
+
+/// Four standard normal floats for (seed, stream, step, row, group): box_muller on words (0, 1)
+/// and (2, 3) of the block.
 RECDIFF_HOST_DEVICE void normal4(std::uint64_t seed, Stream stream, std::uint32_t step,
                                  std::uint32_t row, std::uint32_t group, float out[4]) {
   const Block b = random_block(seed, stream, step, row, group);
-  constexpr double two_pi = 6.283185307179586;
-  for (int pair = 0; pair < 2; ++pair) {
-    const double u1 = static_cast<double>(to_unit_open_zero(b.v[2 * pair]));
-    const double u2 = static_cast<double>(to_unit(b.v[2 * pair + 1]));
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    out[2 * pair] = static_cast<float>(r * std::cos(two_pi * u2));
-    out[2 * pair + 1] = static_cast<float>(r * std::sin(two_pi * u2));
+  box_muller(b.v[0], b.v[1], out[0], out[1]);
+  box_muller(b.v[2], b.v[3], out[2], out[3]);
+}
+
+/// The blocks of N consecutive groups first_group .. first_group + N - 1 of (seed, stream, step,
+/// row), as structure of arrays: words[w][l] is word w of group first_group + l, equal to
+/// random_block(..., first_group + l).v[w]. Each lane runs all ten rounds inside one loop over the
+/// lanes, which the compiler vectorises (several blocks' 32-bit multiplies per instruction).
+template <int N>
+RECDIFF_HOST_DEVICE void random_blocks(std::uint64_t seed, Stream stream, std::uint32_t step,
+                                       std::uint32_t row, std::uint32_t first_group,
+                                       std::uint32_t (&words)[4][N]) {
+  for (int l = 0; l < N; ++l) {
+    const Block b = random_block(seed, stream, step, row, first_group + static_cast<std::uint32_t>(l));
+    for (int w = 0; w < 4; ++w) words[w][l] = b.v[w];
   }
+}
+
+/// 4N standard normal floats for the N groups first_group .. first_group + N - 1 of (seed, stream,
+/// step, row): out[4 l + c] equals normal4(..., first_group + l)[c], bit for bit, computed lane-wise
+/// so that Philox and Box-Muller vectorise.
+template <int N>
+RECDIFF_HOST_DEVICE void normals(std::uint64_t seed, Stream stream, std::uint32_t step,
+                                 std::uint32_t row, std::uint32_t first_group, float (&out)[4 * N]) {
+  std::uint32_t words[4][N];
+  random_blocks<N>(seed, stream, step, row, first_group, words);
+  float z[4][N];
+  for (int pair = 0; pair < 2; ++pair)
+    for (int l = 0; l < N; ++l)
+      box_muller(words[2 * pair][l], words[2 * pair + 1][l], z[2 * pair][l], z[2 * pair + 1][l]);
+  for (int l = 0; l < N; ++l)
+    for (int c = 0; c < 4; ++c) out[4 * l + c] = z[c][l];
 }
 
 /// One standard normal float for element (row, col): lane col % 4 of normal4(..., col / 4).

@@ -1,8 +1,10 @@
 #pragma once
 /// @file
-/// The element kernels of the Gaussian noise policy, as functors over (row, group of four columns)
-/// holding raw pointers, so that a CPU loop and a CUDA kernel run the same code. One Philox call
-/// yields the four normals of a group; the last group of a row may be ragged.
+/// The element kernels of the Gaussian noise policy, as functors over (row, group of kGroupColumns
+/// columns) holding raw pointers, so that a CPU loop and a CUDA kernel run the same code. A group
+/// draws the normals of its kGroupColumns / 4 Philox blocks lane-wise (philox::normals), which the
+/// compiler vectorises; the last group of a row may be ragged. Element (row, col) is always
+/// philox::normal(seed, Stream::noise, step, row, col), whatever the group width.
 
 #include <cstdint>
 
@@ -12,8 +14,15 @@
 
 namespace recdiff::noise_detail {
 
-/// Number of four-column groups covering `cols` columns.
-RECDIFF_HOST_DEVICE std::int64_t column_groups(std::int64_t cols) { return (cols + 3) / 4; }
+/// Columns per kernel invocation: 16 Philox blocks, enough lanes for 512-bit vectors.
+inline constexpr std::int64_t kGroupColumns = 64;
+/// Philox blocks (of four columns) per invocation.
+inline constexpr int kGroupBlocks = static_cast<int>(kGroupColumns / 4);
+
+/// Number of kGroupColumns-column groups covering `cols` columns.
+RECDIFF_HOST_DEVICE std::int64_t column_groups(std::int64_t cols) {
+  return (cols + kGroupColumns - 1) / kGroupColumns;
+}
 
 /// x_t = a_row x0 + b_row eps, eps = Philox normal (seed, Stream::noise, step, row, col); stores
 /// eps. Matrices are dense row-major with `cols` columns; a and b hold one coefficient per row.
@@ -28,13 +37,14 @@ struct QSampleKernel {
   std::uint64_t seed;
   std::uint32_t step;
 
-  /// Processes columns 4 group .. 4 group + 3 of `row`.
+  /// Processes columns kGroupColumns group .. kGroupColumns (group + 1) - 1 of `row`.
   RECDIFF_HOST_DEVICE void operator()(std::int64_t row, std::int64_t group) const {
-    float z[4];
-    philox::normal4(seed, philox::Stream::noise, step, static_cast<std::uint32_t>(row),
-                    static_cast<std::uint32_t>(group), z);
-    const std::int64_t first = 4 * group;
-    const std::int64_t n = cols - first < 4 ? cols - first : 4;
+    float z[kGroupColumns];
+    philox::normals<kGroupBlocks>(seed, philox::Stream::noise, step,
+                                  static_cast<std::uint32_t>(row),
+                                  static_cast<std::uint32_t>(kGroupBlocks * group), z);
+    const std::int64_t first = kGroupColumns * group;
+    const std::int64_t n = cols - first < kGroupColumns ? cols - first : kGroupColumns;
     const T ar = a[row], br = b[row];
     for (std::int64_t l = 0; l < n; ++l) {
       const std::int64_t idx = row * cols + first + l;
@@ -59,16 +69,17 @@ struct ReverseStepKernel {
   std::uint64_t seed;
   std::uint32_t step;
 
-  /// Processes columns 4 group .. 4 group + 3 of `row`.
+  /// Processes columns kGroupColumns group .. kGroupColumns (group + 1) - 1 of `row`.
   RECDIFF_HOST_DEVICE void operator()(std::int64_t row, std::int64_t group) const {
-    const std::int64_t first = 4 * group;
-    const std::int64_t n = cols - first < 4 ? cols - first : 4;
+    const std::int64_t first = kGroupColumns * group;
+    const std::int64_t n = cols - first < kGroupColumns ? cols - first : kGroupColumns;
     const T c1r = c1[row], c2r = c2[row];
     const T sr = noise_std != nullptr ? noise_std[row] : T(0);
-    float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float z[kGroupColumns] = {};
     if (sr != T(0))
-      philox::normal4(seed, philox::Stream::noise, step, static_cast<std::uint32_t>(row),
-                      static_cast<std::uint32_t>(group), z);
+      philox::normals<kGroupBlocks>(seed, philox::Stream::noise, step,
+                                    static_cast<std::uint32_t>(row),
+                                    static_cast<std::uint32_t>(kGroupBlocks * group), z);
     for (std::int64_t l = 0; l < n; ++l) {
       const std::int64_t idx = row * cols + first + l;
       const T mean = math::posterior_mean(c1r, x0_hat[idx], c2r, x_t[idx]);
