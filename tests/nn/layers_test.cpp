@@ -4,6 +4,7 @@
 #include <vector>
 
 #include <recdiff/backend/cpu.hpp>
+#include <recdiff/math/philox.hpp>
 #include <recdiff/nn/dropout.hpp>
 #include <recdiff/nn/init.hpp>
 #include <recdiff/nn/linear.hpp>
@@ -78,6 +79,26 @@ TEST_CASE("Dropout: drops a fraction p, scales survivors, reproducible per count
   using FloatDropout = recdiff::nn::Dropout<CpuBackend, float>;
   REQUIRE_THROWS_AS(FloatDropout(1.0), std::invalid_argument);
   REQUIRE_THROWS_WITH(FloatDropout(-0.1), Catch::Contains("p must be in [0, 1)"));
+}
+
+TEST_CASE("Dropout: element (i, j) is dropped exactly when philox uniform (i, j) < p", "[nn]") {
+  // 157 columns: two full 64-column kernel groups and a ragged one of 29.
+  const recdiff::nn::Dropout<CpuBackend, float> dropout(0.4);
+  Matrix<float> x(9, 157), y;
+  for (Eigen::Index k = 0; k < x.size(); ++k) x.data()[k] = 0.01f * static_cast<float>(k) - 3.0f;
+  dropout.forward(CpuBackend::Context(1), x, y, 23, 4);
+  const float scale = 1.0f / (1.0f - 0.4f);
+  for (Eigen::Index i = 0; i < x.rows(); ++i)
+    for (Eigen::Index j = 0; j < x.cols(); ++j) {
+      const float u = recdiff::philox::uniform(23, recdiff::philox::Stream::dropout, 4,
+                                               static_cast<std::uint32_t>(i),
+                                               static_cast<std::uint32_t>(j));
+      REQUIRE(y(i, j) == (u < 0.4f ? 0.0f : x(i, j) * scale));
+    }
+  // In place gives the same bits.
+  Matrix<float> z = x;
+  dropout.forward(CpuBackend::Context(2), z, z, 23, 4);
+  CHECK(z == y);
 }
 
 TEST_CASE("RowL2Norm: unit rows, zero rows kept, backward matches finite differences",

@@ -52,7 +52,7 @@ class Dropout {
              std::uint64_t seed, std::uint32_t counter) const {
     const auto p = static_cast<float>(m_p);
     const T scale = T(1) / (T(1) - static_cast<T>(m_p));
-    BackendType::for_each(ctx, rows, (cols + 3) / 4,
+    BackendType::for_each(ctx, rows, DropoutKernel<T>::groups(cols),
                           DropoutKernel<T>{in, out, cols, seed, counter, p, scale});
   }
 

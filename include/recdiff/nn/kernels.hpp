@@ -39,11 +39,14 @@ struct ColumnSums {
   }
 };
 
-/// Inverted dropout on a group of four columns of row i: out = in / (1 - p) where the element
+/// Inverted dropout on a group of kColumns columns of row i: out = in / (1 - p) where the element
 /// survives, 0 where it is dropped. Element (i, j) is dropped when philox uniform
-/// (seed, Stream::dropout, counter, i, j) < p; one Philox block serves the four columns 4g..4g+3.
+/// (seed, Stream::dropout, counter, i, j) < p, i.e. word j % 4 of Philox block j / 4. The group's
+/// kColumns / 4 blocks are drawn lane-wise (philox::random_blocks), which vectorises.
 template <class T>
 struct DropoutKernel {
+  static constexpr std::int64_t kColumns = 64;                   ///< columns per invocation
+  static constexpr int kBlocks = static_cast<int>(kColumns / 4);  ///< Philox blocks per invocation
   const T* in;            ///< rows x cols, row-major
   T* out;                 ///< same shape (may equal `in`)
   std::int64_t cols;      ///< columns (and row stride)
@@ -52,15 +55,27 @@ struct DropoutKernel {
   float p;                ///< drop probability, in [0, 1)
   T scale;                ///< 1 / (1 - p)
 
+  /// Number of groups (invocations per row) for `columns` columns.
+  static constexpr std::int64_t groups(std::int64_t columns) {
+    return (columns + kColumns - 1) / kColumns;
+  }
+
   RECDIFF_HOST_DEVICE void operator()(std::int64_t i, std::int64_t group) const {
-    float u[4];
-    philox::uniform4(seed, philox::Stream::dropout, counter, static_cast<std::uint32_t>(i),
-                     static_cast<std::uint32_t>(group), u);
-    const std::int64_t j0 = 4 * group;
-    for (int l = 0; l < 4 && j0 + l < cols; ++l) {
-      const std::int64_t k = i * cols + j0 + l;
-      out[k] = u[l] < p ? T(0) : in[k] * scale;
-    }
+    std::uint32_t words[4][kBlocks];
+    philox::random_blocks<kBlocks>(seed, philox::Stream::dropout, counter,
+                                   static_cast<std::uint32_t>(i),
+                                   static_cast<std::uint32_t>(kBlocks * group), words);
+    // The factor of each column (0 where dropped, else scale > 0), transposed from the lanes to
+    // column order; a factor array rather than a bool mask keeps the final loop in one vector width.
+    T factor[kColumns];
+    for (int l = 0; l < kBlocks; ++l)
+      for (int c = 0; c < 4; ++c)
+        factor[4 * l + c] = philox::to_unit(words[c][l]) < p ? T(0) : scale;
+    const std::int64_t j0 = kColumns * group;
+    const std::int64_t n = cols - j0 < kColumns ? cols - j0 : kColumns;
+    const T* src = in + i * cols + j0;
+    T* dst = out + i * cols + j0;
+    for (std::int64_t l = 0; l < n; ++l) dst[l] = factor[l] != T(0) ? src[l] * factor[l] : T(0);
   }
 };
 
