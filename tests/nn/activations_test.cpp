@@ -58,3 +58,18 @@ TEST_CASE("activations: fused bias+activation and gradient kernels", "[nn][math]
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j) CHECK(dy(i, j) == Approx(2.0 * (1 - y(i, j) * y(i, j))));
 }
+
+TEST_CASE("activations: float Tanh is math::fast_tanh, within 3 ulp of std::tanh", "[nn][math]") {
+  CpuBackend::Matrix<float> y(3, 70), b(1, 70);
+  for (Eigen::Index j = 0; j < 70; ++j) b(0, j) = 0.05f * static_cast<float>(j) - 1.5f;
+  for (Eigen::Index k = 0; k < y.size(); ++k) y.data()[k] = 0.07f * static_cast<float>(k % 41) - 1.4f;
+  const CpuBackend::Matrix<float> z = y;
+  CpuBackend::for_each(CpuBackend::Context(2), 3, 70,
+                       recdiff::BiasActivation<float, recdiff::Tanh>{y.data(), b.data(), 70, {}});
+  for (Eigen::Index i = 0; i < 3; ++i)
+    for (Eigen::Index j = 0; j < 70; ++j) {
+      const float x = z(i, j) + b(0, j);
+      REQUIRE(y(i, j) == recdiff::math::fast_tanh(x));
+      REQUIRE(y(i, j) == Approx(std::tanh(static_cast<double>(x))).epsilon(4e-7).margin(1e-30));
+    }
+}

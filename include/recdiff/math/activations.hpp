@@ -12,8 +12,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include <recdiff/config.hpp>
+#include <recdiff/math/fast_math.hpp>
 
 namespace recdiff {
 
@@ -30,11 +32,16 @@ struct Identity {
   }
 };
 
-/// a(x) = tanh(x) (DiffRec's hidden activation).
+/// a(x) = tanh(x) (DiffRec's hidden activation). In float it is math::fast_tanh (a few ulp, no
+/// libm call, so the bias + activation pass vectorises and a device computes the same bits); in
+/// double (the gradient checks) it is std::tanh.
 struct Tanh {
   template <class T>
   RECDIFF_HOST_DEVICE T operator()(T x) const {
-    return std::tanh(x);
+    if constexpr (std::is_same_v<T, float>)
+      return math::fast_tanh(x);
+    else
+      return std::tanh(x);
   }
   /// tanh' = 1 - y^2.
   template <class T>
