@@ -104,6 +104,29 @@ TEST_CASE("Adam and AdamW: many steps follow the scalar reference, weight decay 
   CHECK(state[0].v(1, 2) == Approx(ref_w[22].v).epsilon(1e-12));
 }
 
+TEST_CASE("AdamW in float follows the double reference to float precision", "[optim]") {
+  using FloatMatrix = CpuBackend::Matrix<float>;
+  FloatMatrix w(4, 37), g(4, 37);
+  std::vector<Reference> ref;
+  for (Eigen::Index k = 0; k < w.size(); ++k) {
+    w.data()[k] = 0.05f * static_cast<float>(k % 23) - 0.5f;
+    ref.push_back({static_cast<double>(w.data()[k])});
+  }
+  std::vector<recdiff::nn::Parameter<CpuBackend, float>> params{{"w", &w, &g}};
+  recdiff::AdamW<CpuBackend, float> adamw(params, recdiff::AdamConfig{.lr = 0.01, .weight_decay = 0.1});
+  for (int n = 1; n <= 5; ++n) {
+    for (Eigen::Index k = 0; k < g.size(); ++k) {
+      // Gradients from 1e-3 to 1 in size, so that sqrt(v) spans several binades.
+      g.data()[k] = static_cast<float>(std::sin(0.37 * static_cast<double>(k) + n) *
+                                       std::pow(10.0, -static_cast<double>(k % 4)));
+      ref[static_cast<std::size_t>(k)].step(g.data()[k], 0.01, 0.1, true);
+    }
+    adamw.step(CpuBackend::Context(2));
+  }
+  for (Eigen::Index k = 0; k < w.size(); ++k)
+    REQUIRE(w.data()[k] == Approx(ref[static_cast<std::size_t>(k)].theta).epsilon(1e-5).margin(1e-6));
+}
+
 TEST_CASE("AdamW: decoupled decay shrinks weights without a gradient, Adam L2 does not",
           "[optim]") {
   CpuBackend::Context ctx(1);

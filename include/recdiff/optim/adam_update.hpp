@@ -4,8 +4,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include <recdiff/config.hpp>
+#include <recdiff/math/fast_math.hpp>
 
 namespace recdiff {
 
@@ -38,7 +40,16 @@ struct AdamUpdate {
     const T vk = beta2 * v[k] + (T(1) - beta2) * g * g;
     m[k] = mk;
     v[k] = vk;
-    theta[k] = decay * theta[k] - step_size * mk / (std::sqrt(vk) / sqrt_bias2 + eps);
+    theta[k] = decay * theta[k] - step_size * mk / (root(vk) / sqrt_bias2 + eps);
+  }
+
+ private:
+  // math::fast_sqrt in float: std::sqrt's errno path keeps the loop from vectorising.
+  RECDIFF_HOST_DEVICE static T root(T x) {
+    if constexpr (std::is_same_v<T, float>)
+      return math::fast_sqrt(x);
+    else
+      return std::sqrt(x);
   }
 };
 
