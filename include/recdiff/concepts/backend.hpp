@@ -37,6 +37,15 @@ concept BackendMatrix = std::copyable<M> && requires(M& m, const M& cm, std::int
   m.swap(m);
 };
 
+/// A rows x cols backend matrix filled with zeros (works for every BackendMatrix, unlike Eigen's
+/// static Matrix::Zero).
+template <BackendMatrix M>
+M zeros(std::int64_t rows, std::int64_t cols) {
+  M m;
+  m.setZero(rows, cols);
+  return m;
+}
+
 /// What a backend provides; T is the scalar type of the storage being checked (float and double are
 /// both required by the models).
 template <class B, class T = float>

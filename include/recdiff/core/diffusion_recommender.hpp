@@ -89,14 +89,17 @@ class DiffusionRecommender {
     w.add_text("config", config);
     auto params = const_cast<DiffusionType&>(s.diffusion).denoiser().parameters();
     const auto& opt = s.optimizer.state();
+    std::vector<scalar_type> host;
+    auto add = [&](const std::string& name, const Matrix& m) {
+      host.resize(static_cast<std::size_t>(m.rows() * m.cols()));
+      BackendOf::download(s.ctx, m, std::span<scalar_type>(host));
+      w.add_tensor(name, static_cast<std::uint64_t>(m.rows()), static_cast<std::uint64_t>(m.cols()),
+                   host.data());
+    };
     for (std::size_t i = 0; i < params.size(); ++i) {
-      const Matrix& v = *params[i].value;
-      w.add_tensor(params[i].name, static_cast<std::uint64_t>(v.rows()),
-                   static_cast<std::uint64_t>(v.cols()), v.data());
-      w.add_tensor("optimizer.m." + params[i].name, static_cast<std::uint64_t>(v.rows()),
-                   static_cast<std::uint64_t>(v.cols()), opt[i].m.data());
-      w.add_tensor("optimizer.v." + params[i].name, static_cast<std::uint64_t>(v.rows()),
-                   static_cast<std::uint64_t>(v.cols()), opt[i].v.data());
+      add(params[i].name, *params[i].value);
+      add("optimizer.m." + params[i].name, opt[i].m);
+      add("optimizer.v." + params[i].name, opt[i].v);
       const double step = static_cast<double>(opt[i].step);
       w.add_tensor("optimizer.step." + params[i].name, 1, 1, &step);
     }
@@ -131,9 +134,10 @@ class DiffusionRecommender {
     sampler.set_state(sampler_state);
     auto& opt = s.optimizer.state();
     for (std::size_t i = 0; i < params.size(); ++i) {
-      std::copy(values[i].begin(), values[i].end(), params[i].value->data());
-      std::copy(ms[i].begin(), ms[i].end(), opt[i].m.data());
-      std::copy(vs[i].begin(), vs[i].end(), opt[i].v.data());
+      const auto rows = params[i].value->rows(), cols = params[i].value->cols();
+      BackendOf::upload(s.ctx, std::span<const scalar_type>(values[i]), rows, cols, *params[i].value);
+      BackendOf::upload(s.ctx, std::span<const scalar_type>(ms[i]), rows, cols, opt[i].m);
+      BackendOf::upload(s.ctx, std::span<const scalar_type>(vs[i]), rows, cols, opt[i].v);
       opt[i].step = steps[i];
     }
     s.sampler = std::move(sampler);

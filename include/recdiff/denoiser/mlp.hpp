@@ -90,12 +90,12 @@ class Mlp {
     m_widths.push_back(items);
     const int h1 = m_widths[1];
     m_emb_layer = Layer(e, e);
-    m_w1_items_t = Matrix::Zero(items, h1);
-    m_w1_emb = Matrix::Zero(h1, e);
-    m_b1 = Matrix::Zero(1, h1);
-    m_w1_items_t_grad = Matrix::Zero(items, h1);
-    m_w1_emb_grad = Matrix::Zero(h1, e);
-    m_b1_grad = Matrix::Zero(1, h1);
+    m_w1_items_t = zeros<Matrix>(items, h1);
+    m_w1_emb = zeros<Matrix>(h1, e);
+    m_b1 = zeros<Matrix>(1, h1);
+    m_w1_items_t_grad = zeros<Matrix>(items, h1);
+    m_w1_emb_grad = zeros<Matrix>(h1, e);
+    m_b1_grad = zeros<Matrix>(1, h1);
     for (std::size_t l = 1; l + 1 < m_widths.size(); ++l)
       m_layers.emplace_back(m_widths[l], m_widths[l + 1]);
     m_hidden.resize(m_layers.size());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <recdiff/backend/op.hpp>
+#include <recdiff/concepts/backend.hpp>
 #include <recdiff/math/activations.hpp>
 #include <recdiff/nn/init.hpp>
 #include <recdiff/nn/kernels.hpp>
@@ -38,10 +39,10 @@ class Linear {
       throw std::invalid_argument("recdiff::nn::Linear: sizes must be positive, got " +
                                   std::to_string(in_features) + " -> " +
                                   std::to_string(out_features));
-    m_weight = Matrix::Zero(out_features, in_features);
-    m_bias = Matrix::Zero(1, out_features);
-    m_weight_grad = Matrix::Zero(out_features, in_features);
-    m_bias_grad = Matrix::Zero(1, out_features);
+    m_weight = zeros<Matrix>(out_features, in_features);
+    m_bias = zeros<Matrix>(1, out_features);
+    m_weight_grad = zeros<Matrix>(out_features, in_features);
+    m_bias_grad = zeros<Matrix>(1, out_features);
   }
 
   /// Draws W and b under `init` (nn/init.hpp) with Philox keys weight_key(layer_index) for W and

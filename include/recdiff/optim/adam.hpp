@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <recdiff/concepts/backend.hpp>
 #include <recdiff/nn/parameter.hpp>
 #include <recdiff/optim/adam_update.hpp>
 
@@ -78,8 +79,8 @@ class AdamOptimizer {
         fail("gradient of " + p.name + " is " + std::to_string(p.grad->rows()) + "x" +
              std::to_string(p.grad->cols()) + ", expected " + std::to_string(p.value->rows()) +
              "x" + std::to_string(p.value->cols()));
-      m_state.push_back(State{Matrix::Zero(p.value->rows(), p.value->cols()),
-                              Matrix::Zero(p.value->rows(), p.value->cols()), 0});
+      m_state.push_back(State{zeros<Matrix>(p.value->rows(), p.value->cols()),
+                              zeros<Matrix>(p.value->rows(), p.value->cols()), 0});
     }
   }
 
