@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cmake --preset release -DRECDIFF_BUILD_TESTS=OFF -DRECDIFF_BUILD_BENCHMARKS=OFF >/dev/null
-example=${RECDIFF_EXAMPLE:-baselines}
+example=${RECDIFF_EXAMPLE:-diffrec}
 cmake --build --preset release --target "$example" -j 2
 exec "build/release/examples/$example" "$@"
