@@ -5,29 +5,21 @@
 #include <vector>
 
 #include <recdiff/concepts/noise_schedule.hpp>
+#include <recdiff/schedule/beta_schedule.hpp>
 #include <recdiff/schedule/detail/check.hpp>
 
 namespace recdiff {
 
 /// Constant beta schedule: beta_k = beta for k = 0..T-1, so alpha_bar_k = (1 - beta)^(k+1).
-class Constant {
+class Constant : public BetaSchedule {
  public:
   /// Throws std::invalid_argument unless steps >= 1 and beta is in (0, 1].
-  Constant(int steps, double beta) : m_steps(steps) {
+  Constant(int steps, double beta) : BetaSchedule(steps) {
     constexpr const char* where = "recdiff::Constant";
     schedule_detail::check_steps(where, steps);
     m_betas.assign(static_cast<std::size_t>(steps), beta);
     schedule_detail::check_betas(where, m_betas);
   }
-
-  /// Number of diffusion steps T.
-  int num_steps() const noexcept { return m_steps; }
-  /// beta_k for k = 0..T-1 (all equal).
-  const std::vector<double>& betas() const noexcept { return m_betas; }
-
- private:
-  int m_steps;
-  std::vector<double> m_betas;
 };
 
 static_assert(NoiseSchedule<Constant>);

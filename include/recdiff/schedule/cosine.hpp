@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <recdiff/concepts/noise_schedule.hpp>
+#include <recdiff/schedule/beta_schedule.hpp>
 #include <recdiff/schedule/detail/check.hpp>
 
 namespace recdiff {
@@ -15,11 +16,11 @@ namespace recdiff {
 /// Cosine schedule. With f(u) = cos^2( (u + s) / (1 + s) * pi / 2 ) for u in [0, 1],
 /// beta_k = min( 1 - f((k + 1) / T) / f(k / T), max_beta ) for k = 0..T-1, so that alpha_bar_k is
 /// f((k + 1) / T) / f(0) until the clip is reached.
-class Cosine {
+class Cosine : public BetaSchedule {
  public:
   /// Throws std::invalid_argument unless steps >= 1, s >= 0 and max_beta is in (0, 1].
   explicit Cosine(int steps, double s = 0.008, double max_beta = 0.999)
-      : m_steps(steps), m_s(s), m_max_beta(max_beta) {
+      : BetaSchedule(steps), m_s(s), m_max_beta(max_beta) {
     constexpr const char* where = "recdiff::Cosine";
     schedule_detail::check_steps(where, steps);
     if (!(s >= 0.0)) schedule_detail::fail(where, "the offset s must be non-negative", s, "s >= 0");
@@ -36,20 +37,14 @@ class Cosine {
     schedule_detail::check_betas(where, m_betas);
   }
 
-  /// Number of diffusion steps T.
-  int num_steps() const noexcept { return m_steps; }
-  /// beta_k for k = 0..T-1.
-  const std::vector<double>& betas() const noexcept { return m_betas; }
   /// The offset s.
   double offset() const noexcept { return m_s; }
   /// The clip applied to every beta.
   double max_beta() const noexcept { return m_max_beta; }
 
  private:
-  int m_steps;
   double m_s;
   double m_max_beta;
-  std::vector<double> m_betas;
 };
 
 static_assert(NoiseSchedule<Cosine>);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <recdiff/concepts/noise_schedule.hpp>
+#include <recdiff/schedule/beta_schedule.hpp>
 #include <recdiff/schedule/detail/check.hpp>
 
 namespace recdiff {
@@ -21,7 +22,7 @@ namespace recdiff {
 /// noise_scale == 0 is DiffRec's "no noise" model: num_steps() is still T (inference applies the
 /// denoiser T times) but betas() is EMPTY. DiffusionTables turns that into noiseless tables
 /// (DiffusionTables::is_noiseless()).
-class DiffRecLinearVar {
+class DiffRecLinearVar : public BetaSchedule {
  public:
   /// The clip applied to every beta from step 3 on.
   static constexpr double max_beta = 0.999;
@@ -32,7 +33,7 @@ class DiffRecLinearVar {
   /// (for noise_scale > 0) every resulting beta is in (0, 1].
   DiffRecLinearVar(int steps, double noise_scale, double noise_min, double noise_max,
                    bool fix_first_beta = true)
-      : m_steps(steps),
+      : BetaSchedule(steps),
         m_noise_scale(noise_scale),
         m_noise_min(noise_min),
         m_noise_max(noise_max),
@@ -67,10 +68,6 @@ class DiffRecLinearVar {
                                  "beta in (0, 1] (is noise_scale * noise_max below 1?)");
   }
 
-  /// Number of diffusion steps T (also when noise_scale == 0).
-  int num_steps() const noexcept { return m_steps; }
-  /// beta_k for k = 0..T-1; empty when noise_scale == 0.
-  const std::vector<double>& betas() const noexcept { return m_betas; }
   /// The noise scale s.
   double noise_scale() const noexcept { return m_noise_scale; }
   /// a_min: the variance at the first step, before scaling.
@@ -81,12 +78,10 @@ class DiffRecLinearVar {
   bool fix_first_beta() const noexcept { return m_fix_first_beta; }
 
  private:
-  int m_steps;
   double m_noise_scale;
   double m_noise_min;
   double m_noise_max;
   bool m_fix_first_beta;
-  std::vector<double> m_betas;
 };
 
 static_assert(NoiseSchedule<DiffRecLinearVar>);

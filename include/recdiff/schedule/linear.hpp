@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <recdiff/concepts/noise_schedule.hpp>
+#include <recdiff/schedule/beta_schedule.hpp>
 #include <recdiff/schedule/detail/check.hpp>
 
 namespace recdiff {
@@ -13,10 +14,10 @@ namespace recdiff {
 /// with beta_{T-1} set to exactly beta_end (numpy's linspace with the endpoint; T = 1 gives
 /// beta_start). This is DiffRec's "linear" schedule when beta_start = s a_min and beta_end = s
 /// a_max.
-class Linear {
+class Linear : public BetaSchedule {
  public:
   /// Throws std::invalid_argument unless steps >= 1 and every beta is in (0, 1].
-  Linear(int steps, double beta_start, double beta_end) : m_steps(steps) {
+  Linear(int steps, double beta_start, double beta_end) : BetaSchedule(steps) {
     constexpr const char* where = "recdiff::Linear";
     schedule_detail::check_steps(where, steps);
     m_betas.resize(static_cast<std::size_t>(steps));
@@ -25,15 +26,6 @@ class Linear {
     if (steps > 1) m_betas.back() = beta_end;
     schedule_detail::check_betas(where, m_betas);
   }
-
-  /// Number of diffusion steps T.
-  int num_steps() const noexcept { return m_steps; }
-  /// beta_k for k = 0..T-1.
-  const std::vector<double>& betas() const noexcept { return m_betas; }
-
- private:
-  int m_steps;
-  std::vector<double> m_betas;
 };
 
 static_assert(NoiseSchedule<Linear>);

@@ -2,6 +2,7 @@
 /// @file
 /// Folder header: every beta schedule and the derived diffusion tables.
 
+#include <recdiff/schedule/beta_schedule.hpp>
 #include <recdiff/schedule/constant.hpp>
 #include <recdiff/schedule/cosine.hpp>
 #include <recdiff/schedule/diffrec_linear_var.hpp>
