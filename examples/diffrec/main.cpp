@@ -3,14 +3,21 @@
 //   diffrec                                     built-in synthetic data, a small model, < 1 minute
 //   diffrec --data ../shared/data/ml-1m_clean --preset ml-1m_clean --json run.json
 //   diffrec --data DIR --preset ml-1m_clean --save model.bin     then   --load model.bin
+//   diffrec_cuda --backend cuda ...             the same on a GPU (this file compiled by nvcc)
 
 #include <chrono>
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <type_traits>
 
 #include <recdiff/models/diffrec.hpp>
 #include <recdiff/recdiff.hpp>
+#if defined(RECDIFF_EXAMPLE_CUDA)
+#include <cuda_runtime.h>
+
+#include <recdiff/backend/cuda.hpp>
+#endif
 
 #include "../common/cli.hpp"
 #include "../common/dataset.hpp"
@@ -64,16 +71,20 @@ JsonValue to_json(const MetricSet& m) {
   return j;
 }
 
-template <class ObjectiveType, class InputType>
+template <class BackendType, class ObjectiveType, class InputType>
 int run(const ArgParser& args, const DiffRecConfig& config, const TrainValidTest& data,
         InputType input) {
   const int threads = args.number<int>("threads", 0);
   const std::string model_name =
       std::string(config.w_max > 0 ? "T-DiffRec" : "DiffRec") + "/" + config.mean_type;
-  auto model = make_diffrec<CpuBackend, ObjectiveType, InputType>(config, data.train.num_items(),
-                                                                  input, threads);
-  std::printf("%s: %zu parameters, %d users x %d items, %lld train interactions\n",
-              model_name.c_str(), model.diffusion().denoiser().num_parameters(),
+  // The last argument of make_diffrec builds the backend's Context: a thread count on the CPU, a
+  // device ordinal on CUDA.
+  int context_arg = threads;
+  if constexpr (!std::is_same_v<BackendType, CpuBackend>) context_arg = args.number<int>("device", 0);
+  auto model = make_diffrec<BackendType, ObjectiveType, InputType>(config, data.train.num_items(),
+                                                                   input, context_arg);
+  std::printf("%s on %s: %zu parameters, %d users x %d items, %lld train interactions\n",
+              model_name.c_str(), BackendType::name, model.diffusion().denoiser().num_parameters(),
               data.train.num_users(), data.train.num_items(),
               static_cast<long long>(data.train.nnz()));
   TrainerOptions options;
@@ -113,6 +124,7 @@ int run(const ArgParser& args, const DiffRecConfig& config, const TrainValidTest
               final_metrics.test.table().c_str());
   if (const auto path = args.text("json")) {
     report["model"] = model_name;
+    report["backend"] = BackendType::name;
     report["valid"] = to_json(final_metrics.valid);
     report["test"] = to_json(final_metrics.test);
     JsonValue cfg = JsonValue::object();
@@ -126,6 +138,20 @@ int run(const ArgParser& args, const DiffRecConfig& config, const TrainValidTest
     report.save(*path);
   }
   return 0;
+}
+
+// The backend named by --backend, then the objective and input weighting of the configuration.
+template <class BackendType>
+int run_on(const ArgParser& args, const DiffRecConfig& config, const TrainValidTest& data) {
+  const bool timed = config.w_max > 0;
+  if (config.mean_type == "eps") {
+    return timed ? run<BackendType, PredictEpsilon>(args, config, data,
+                                                    TimeLinearInput(config.w_min, config.w_max))
+                 : run<BackendType, PredictEpsilon>(args, config, data, BinaryInput{});
+  }
+  return timed ? run<BackendType, PredictX0>(args, config, data,
+                                             TimeLinearInput(config.w_min, config.w_max))
+               : run<BackendType, PredictX0>(args, config, data, BinaryInput{});
 }
 
 }  // namespace
@@ -154,12 +180,29 @@ int main(int argc, char** argv) {
     args.option("eval-every", "N", "evaluate every N epochs (default 5)");
     args.option("patience", "N", "stop N epochs after the best one (default 20)");
     args.option("threads", "N", "threads (default: all cores)");
+#if defined(RECDIFF_EXAMPLE_CUDA)
+    args.option("backend", "cpu|cuda", "where the model runs (default cuda)");
+    args.option("device", "N", "CUDA device ordinal (default 0)");
+#else
+    args.option("backend", "cpu|cuda", "where the model runs (default cpu; cuda needs diffrec_cuda)");
+#endif
     args.option("save", "FILE", "save the best model");
     args.option("load", "FILE", "evaluate a saved model instead of training");
     args.option("json", "FILE", "write the results as JSON");
     if (!args.parse(argc, argv)) return 0;
     if (args.has("protocol") && *args.text("protocol") != "diffrec")
       throw UsageError("diffrec runs DiffRec's protocol only (--protocol diffrec)");
+#if defined(RECDIFF_EXAMPLE_CUDA)
+    const std::string backend = args.text("backend").value_or("cuda");
+#else
+    const std::string backend = args.text("backend").value_or("cpu");
+    if (backend == "cuda")
+      throw UsageError(
+          "--backend cuda: this program was compiled for the CPU only; run diffrec_cuda (built "
+          "when CMake finds nvcc, RECDIFF_CUDA=AUTO|ON)");
+#endif
+    if (backend != "cpu" && backend != "cuda")
+      throw UsageError("--backend must be cpu or cuda, got '" + backend + "'");
 
     DiffRecConfig config;
     if (const auto path = args.text("load")) {
@@ -169,13 +212,18 @@ int main(int argc, char** argv) {
     }
     const examples::PreparedData prepared = examples::prepare_data(args);
     std::printf("data: %s\n", prepared.description.c_str());
-    const bool timed = config.w_max > 0;
-    if (config.mean_type == "eps") {
-      return timed ? run<PredictEpsilon>(args, config, prepared.split, TimeLinearInput(config.w_min, config.w_max))
-                   : run<PredictEpsilon>(args, config, prepared.split, BinaryInput{});
+#if defined(RECDIFF_EXAMPLE_CUDA)
+    if (backend == "cuda") {
+      // 77: "skipped" to CTest, whose smoke test runs this on machines without a GPU too.
+      int devices = 0;
+      if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        std::fprintf(stderr, "diffrec_cuda: no CUDA device available (use --backend cpu)\n");
+        return 77;
+      }
+      return run_on<CudaBackend>(args, config, prepared.split);
     }
-    return timed ? run<PredictX0>(args, config, prepared.split, TimeLinearInput(config.w_min, config.w_max))
-                 : run<PredictX0>(args, config, prepared.split, BinaryInput{});
+#endif
+    return run_on<CpuBackend>(args, config, prepared.split);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "diffrec: %s\n", e.what());
     return 2;
