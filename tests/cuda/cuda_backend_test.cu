@@ -1,0 +1,243 @@
+// Every CudaBackend operation against CpuBackend on random data, Philox bits on the device against
+// the host, and the device top-K against recdiff::top_k. Needs a CUDA device; exits 77 without one.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <recdiff/backend/cpu.hpp>
+#include <recdiff/backend/cuda.hpp>
+#include <recdiff/core/input_weighting.hpp>
+#include <recdiff/data/synthetic.hpp>
+#include <recdiff/eval/top_k.hpp>
+#include <recdiff/math/philox.hpp>
+#include <recdiff/nn/kernels.hpp>
+
+#include "gpu_check.hpp"
+
+using recdiff::CpuBackend;
+using recdiff::CudaBackend;
+using recdiff::index_t;
+using recdiff::Op;
+
+namespace {
+
+template <class T>
+std::vector<T> random_vector(std::size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<double> d(-1, 1);
+  std::vector<T> v(n);
+  for (auto& x : v) x = static_cast<T>(d(rng));
+  return v;
+}
+
+template <class T>
+CpuBackend::Matrix<T> cpu_matrix(const std::vector<T>& v, std::int64_t rows, std::int64_t cols) {
+  CpuBackend::Matrix<T> m(rows, cols);
+  std::copy(v.begin(), v.end(), m.data());
+  return m;
+}
+
+template <class T>
+CudaBackend::Matrix<T> gpu_matrix(const CudaBackend::Context& ctx, const std::vector<T>& v,
+                                  std::int64_t rows, std::int64_t cols) {
+  CudaBackend::Matrix<T> m;
+  CudaBackend::upload(ctx, std::span<const T>(v), rows, cols, m);
+  return m;
+}
+
+template <class T>
+std::vector<T> host(const CudaBackend::Context& ctx, const CudaBackend::Matrix<T>& m) {
+  std::vector<T> v(static_cast<std::size_t>(m.size()));
+  CudaBackend::download(ctx, m, std::span<T>(v));
+  return v;
+}
+
+template <class T>
+double max_abs_diff(const std::vector<T>& a, const T* b) {
+  double d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    d = std::max(d, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
+  return d;
+}
+
+template <class T>
+void check_gemm(const CudaBackend::Context& gctx, const CpuBackend::Context& cctx, double tol) {
+  std::mt19937 rng(3);
+  for (const Op oa : {Op::none, Op::transpose})
+    for (const Op ob : {Op::none, Op::transpose})
+      for (const auto [m, n, k] : {std::array<std::int64_t, 3>{1, 1, 1}, {7, 33, 5}, {130, 61, 257}}) {
+        const std::int64_t ar = oa == Op::none ? m : k, ac = oa == Op::none ? k : m;
+        const std::int64_t br = ob == Op::none ? k : n, bc = ob == Op::none ? n : k;
+        const auto a = random_vector<T>(static_cast<std::size_t>(ar * ac), rng);
+        const auto b = random_vector<T>(static_cast<std::size_t>(br * bc), rng);
+        const auto c = random_vector<T>(static_cast<std::size_t>(m * n), rng);
+        auto cc = cpu_matrix(c, m, n);
+        CpuBackend::gemm(cctx, T(0.5), cpu_matrix(a, ar, ac), oa, cpu_matrix(b, br, bc), ob, T(-1), cc);
+        auto gc = gpu_matrix(gctx, c, m, n);
+        CudaBackend::gemm(gctx, T(0.5), gpu_matrix(gctx, a, ar, ac), oa, gpu_matrix(gctx, b, br, bc),
+                          ob, T(-1), gc);
+        GPU_CHECK(max_abs_diff(host(gctx, gc), cc.data()) < tol);
+      }
+  // Inner dimension 0: C = beta C.
+  auto gc = gpu_matrix(gctx, std::vector<T>{1, 2, 3, 4}, 2, 2);
+  CudaBackend::gemm(gctx, T(1), CudaBackend::Matrix<T>(2, 0), Op::none, CudaBackend::Matrix<T>(0, 2),
+                    Op::none, T(3), gc);
+  GPU_CHECK((host(gctx, gc) == std::vector<T>{3, 6, 9, 12}));
+  bool threw = false;
+  try {
+    CudaBackend::Matrix<T> a(2, 3), b(4, 5), out(2, 5);
+    CudaBackend::gemm(gctx, T(1), a, Op::none, b, Op::none, T(0), out);
+  } catch (const std::invalid_argument& e) {
+    threw = std::string(e.what()).find("op(A) 2x3, op(B) 4x5, C 2x5") != std::string::npos;
+  }
+  GPU_CHECK(threw);
+}
+
+// y = 2 x + row - col: a functor as the core writes them.
+struct Affine {
+  float* y;
+  const float* x;
+  std::int64_t cols;
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t r, std::int64_t c) const {
+    y[r * cols + c] = 2.0f * x[r * cols + c] + static_cast<float>(r - c);
+  }
+};
+
+// out[r, c] = the Philox words and normals of (seed, Stream::noise, 5, r, c).
+struct PhiloxFill {
+  std::uint32_t* words;
+  float* normals;
+  std::int64_t cols;
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t r, std::int64_t c) const {
+    using namespace recdiff::philox;
+    const Block b = random_block(99, Stream::noise, 5, static_cast<std::uint32_t>(r),
+                                 static_cast<std::uint32_t>(c / 4));
+    words[r * cols + c] = b.v[c % 4];
+    normals[r * cols + c] = normal(99, Stream::noise, 5, static_cast<std::uint32_t>(r),
+                                   static_cast<std::uint32_t>(c));
+  }
+};
+
+}  // namespace
+
+int main() {
+  if (!recdiff::test::cuda_device_present()) return 77;
+  const CudaBackend::Context gctx;
+  const CpuBackend::Context cctx(1);
+  std::mt19937 rng(5);
+
+  check_gemm<float>(gctx, cctx, 1e-4);
+  check_gemm<double>(gctx, cctx, 1e-12);
+
+  // upload / download round trips, through staging and (over 1 MiB) directly.
+  for (const std::size_t n : {std::size_t(0), std::size_t(1), std::size_t(1000), std::size_t(300000)}) {
+    const auto v = random_vector<double>(n, rng);
+    GPU_CHECK(host(gctx, gpu_matrix(gctx, v, static_cast<std::int64_t>(n), 1)) == v);
+  }
+  const std::vector<int> ints{3, -1, 7, 0, 42, 5};
+  GPU_CHECK(host(gctx, gpu_matrix(gctx, ints, 2, 3)) == ints);
+  {  // copies and setZero go through the legacy stream, ordered with the context's stream
+    auto a = gpu_matrix(gctx, ints, 2, 3);
+    CudaBackend::Matrix<int> b(a);
+    a.setZero();
+    GPU_CHECK(host(gctx, b) == ints);
+    GPU_CHECK(host(gctx, a) == std::vector<int>(6, 0));
+  }
+
+  // for_each and for_each_row (ColumnSums, the core's per-row kernel).
+  {
+    const std::int64_t rows = 37, cols = 301;
+    const auto x = random_vector<float>(static_cast<std::size_t>(rows * cols), rng);
+    auto cx = cpu_matrix(x, rows, cols);
+    CpuBackend::Matrix<float> cy(rows, cols);
+    CpuBackend::for_each(cctx, rows, cols, Affine{cy.data(), cx.data(), cols});
+    auto gx = gpu_matrix(gctx, x, rows, cols);
+    CudaBackend::Matrix<float> gy(rows, cols);
+    CudaBackend::for_each(gctx, rows, cols, Affine{gy.data(), gx.data(), cols});
+    GPU_CHECK(max_abs_diff(host(gctx, gy), cy.data()) == 0.0);
+    using Sums = recdiff::nn::ColumnSums<float>;
+    CpuBackend::Matrix<float> cs(1, cols);
+    CpuBackend::for_each_row(cctx, Sums::blocks(cols), Sums{cx.data(), cs.data(), rows, cols});
+    CudaBackend::Matrix<float> gs(1, cols);
+    CudaBackend::for_each_row(gctx, Sums::blocks(cols), Sums{gx.data(), gs.data(), rows, cols});
+    GPU_CHECK(max_abs_diff(host(gctx, gs), cs.data()) < 1e-5);
+  }
+
+  // Philox on the device draws the host's bits.
+  {
+    const std::int64_t rows = 9, cols = 70;
+    CpuBackend::Matrix<std::uint32_t> cw(rows, cols);
+    CpuBackend::Matrix<float> cn(rows, cols);
+    CpuBackend::for_each(cctx, rows, cols, PhiloxFill{cw.data(), cn.data(), cols});
+    CudaBackend::Matrix<std::uint32_t> gw(rows, cols);
+    CudaBackend::Matrix<float> gn(rows, cols);
+    CudaBackend::for_each(gctx, rows, cols, PhiloxFill{gw.data(), gn.data(), cols});
+    const auto words = host(gctx, gw);
+    const auto normals = host(gctx, gn);
+    GPU_CHECK(std::memcmp(words.data(), cw.data(), words.size() * sizeof(std::uint32_t)) == 0);
+    GPU_CHECK(std::memcmp(normals.data(), cn.data(), normals.size() * sizeof(float)) == 0);
+  }
+
+  // densify and sparse_times on synthetic CSR rows, with T-DiffRec's weights.
+  recdiff::SyntheticConfig sc;
+  sc.users = 300;
+  sc.items = 500;
+  const auto csr = recdiff::make_synthetic(sc);
+  std::vector<index_t> users;
+  for (index_t u = 0; u < 300; u += 7) users.push_back(u);
+  const recdiff::TimeLinearInput weights(0.2, 1.0);
+  {
+    CpuBackend::Matrix<float> cd;
+    CpuBackend::densify(cctx, csr, users, cd, weights);
+    CudaBackend::Matrix<float> gd;
+    CudaBackend::densify(gctx, csr, users, gd, weights);
+    GPU_CHECK(gd.rows() == cd.rows() && gd.cols() == cd.cols());
+    GPU_CHECK(max_abs_diff(host(gctx, gd), cd.data()) == 0.0);
+    const std::int64_t n = 75;
+    const auto r = random_vector<float>(static_cast<std::size_t>(sc.items * n), rng);
+    const auto c = random_vector<float>(users.size() * n, rng);
+    auto cc = cpu_matrix(c, static_cast<std::int64_t>(users.size()), n);
+    CpuBackend::sparse_times(cctx, csr, users, weights, cpu_matrix(r, sc.items, n), 0.5f, cc);
+    auto gc = gpu_matrix(gctx, c, static_cast<std::int64_t>(users.size()), n);
+    CudaBackend::sparse_times(gctx, csr, users, weights, gpu_matrix(gctx, r, sc.items, n), 0.5f, gc);
+    GPU_CHECK(max_abs_diff(host(gctx, gc), cc.data()) < 1e-4);
+    GPU_CHECK(gctx.mirror_count() == 1);  // one upload of the CSR for both calls
+  }
+
+  // Device top-K vs recdiff::top_k, train items excluded; ties, -inf and NaN included.
+  {
+    const index_t k = 20;
+    const std::int64_t rows = static_cast<std::int64_t>(users.size()), items = sc.items;
+    std::uniform_int_distribution<int> level(0, 40), special(0, 30);
+    std::vector<float> s(static_cast<std::size_t>(rows * items));
+    for (auto& x : s) {
+      x = static_cast<float>(level(rng)) * 0.25f;
+      if (special(rng) == 0) x = -std::numeric_limits<float>::infinity();
+      if (special(rng) == 1) x = std::nanf("");
+    }
+    const recdiff::InteractionMatrix* excluded[] = {&csr};
+    CudaBackend::Matrix<index_t> top_items;
+    CudaBackend::Matrix<float> top_scores;
+    CudaBackend::top_k(gctx, gpu_matrix(gctx, s, rows, items), excluded, users, k, top_items,
+                       top_scores);
+    const auto got = host(gctx, top_items);
+    const auto got_scores = host(gctx, top_scores);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::span<const float> row(s.data() + r * items, static_cast<std::size_t>(items));
+      const auto want = recdiff::top_k(row, k, csr.items_of(users[static_cast<std::size_t>(r)]));
+      for (std::size_t j = 0; j < static_cast<std::size_t>(k); ++j) {
+        const auto at = static_cast<std::size_t>(r * k) + j;
+        GPU_CHECK(got[at] == (j < want.size() ? want[j] : -1));
+        if (j < want.size()) GPU_CHECK(got_scores[at] == row[static_cast<std::size_t>(want[j])]);
+      }
+    }
+  }
+  return recdiff::test::gpu_result("cuda_backend_test");
+}
