@@ -1,5 +1,8 @@
 // Every CudaBackend operation against CpuBackend on random data, Philox bits on the device against
-// the host, and the device top-K against recdiff::top_k. Needs a CUDA device; exits 77 without one.
+// the host, and the device top-K against recdiff::top_k. Every test case needs a CUDA device and
+// exits 77 (skipped) without one.
+#include <catch2/catch.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -83,13 +86,13 @@ void check_gemm(const CudaBackend::Context& gctx, const CpuBackend::Context& cct
         auto gc = gpu_matrix(gctx, c, m, n);
         CudaBackend::gemm(gctx, T(0.5), gpu_matrix(gctx, a, ar, ac), oa, gpu_matrix(gctx, b, br, bc),
                           ob, T(-1), gc);
-        GPU_CHECK(max_abs_diff(host(gctx, gc), cc.data()) < tol);
+        CHECK(max_abs_diff(host(gctx, gc), cc.data()) < tol);
       }
   // Inner dimension 0: C = beta C.
   auto gc = gpu_matrix(gctx, std::vector<T>{1, 2, 3, 4}, 2, 2);
   CudaBackend::gemm(gctx, T(1), CudaBackend::Matrix<T>(2, 0), Op::none, CudaBackend::Matrix<T>(0, 2),
                     Op::none, T(3), gc);
-  GPU_CHECK((host(gctx, gc) == std::vector<T>{3, 6, 9, 12}));
+  CHECK((host(gctx, gc) == std::vector<T>{3, 6, 9, 12}));
   bool threw = false;
   try {
     CudaBackend::Matrix<T> a(2, 3), b(4, 5), out(2, 5);
@@ -97,7 +100,7 @@ void check_gemm(const CudaBackend::Context& gctx, const CpuBackend::Context& cct
   } catch (const std::invalid_argument& e) {
     threw = std::string(e.what()).find("op(A) 2x3, op(B) 4x5, C 2x5") != std::string::npos;
   }
-  GPU_CHECK(threw);
+  CHECK(threw);
 }
 
 // y = 2 x + row - col: a functor as the core writes them.
@@ -127,28 +130,32 @@ struct PhiloxFill {
 
 }  // namespace
 
-int main() {
-  if (!recdiff::test::cuda_device_present()) return 77;
+TEST_CASE("CudaBackend::gemm equals CpuBackend::gemm for every op combination", "[cuda][gpu]") {
+  recdiff::test::require_cuda_device();
+  const CudaBackend::Context gctx;
+  const CpuBackend::Context cctx(1);
+  check_gemm<float>(gctx, cctx, 1e-4);
+  check_gemm<double>(gctx, cctx, 1e-12);
+}
+
+TEST_CASE("CudaBackend upload, download, copies and element-wise kernels", "[cuda][gpu]") {
+  recdiff::test::require_cuda_device();
   const CudaBackend::Context gctx;
   const CpuBackend::Context cctx(1);
   std::mt19937 rng(5);
-
-  check_gemm<float>(gctx, cctx, 1e-4);
-  check_gemm<double>(gctx, cctx, 1e-12);
-
   // upload / download round trips, through staging and (over 1 MiB) directly.
   for (const std::size_t n : {std::size_t(0), std::size_t(1), std::size_t(1000), std::size_t(300000)}) {
     const auto v = random_vector<double>(n, rng);
-    GPU_CHECK(host(gctx, gpu_matrix(gctx, v, static_cast<std::int64_t>(n), 1)) == v);
+    CHECK(host(gctx, gpu_matrix(gctx, v, static_cast<std::int64_t>(n), 1)) == v);
   }
   const std::vector<int> ints{3, -1, 7, 0, 42, 5};
-  GPU_CHECK(host(gctx, gpu_matrix(gctx, ints, 2, 3)) == ints);
+  CHECK(host(gctx, gpu_matrix(gctx, ints, 2, 3)) == ints);
   {  // copies and setZero go through the legacy stream, ordered with the context's stream
     auto a = gpu_matrix(gctx, ints, 2, 3);
     CudaBackend::Matrix<int> b(a);
     a.setZero();
-    GPU_CHECK(host(gctx, b) == ints);
-    GPU_CHECK(host(gctx, a) == std::vector<int>(6, 0));
+    CHECK(host(gctx, b) == ints);
+    CHECK(host(gctx, a) == std::vector<int>(6, 0));
   }
 
   // for_each and for_each_row (ColumnSums, the core's per-row kernel).
@@ -161,16 +168,21 @@ int main() {
     auto gx = gpu_matrix(gctx, x, rows, cols);
     CudaBackend::Matrix<float> gy(rows, cols);
     CudaBackend::for_each(gctx, rows, cols, Affine{gy.data(), gx.data(), cols});
-    GPU_CHECK(max_abs_diff(host(gctx, gy), cy.data()) == 0.0);
+    CHECK(max_abs_diff(host(gctx, gy), cy.data()) == 0.0);
     using Sums = recdiff::nn::ColumnSums<float>;
     CpuBackend::Matrix<float> cs(1, cols);
     CpuBackend::for_each_row(cctx, Sums::blocks(cols), Sums{cx.data(), cs.data(), rows, cols});
     CudaBackend::Matrix<float> gs(1, cols);
     CudaBackend::for_each_row(gctx, Sums::blocks(cols), Sums{gx.data(), gs.data(), rows, cols});
-    GPU_CHECK(max_abs_diff(host(gctx, gs), cs.data()) < 1e-5);
+    CHECK(max_abs_diff(host(gctx, gs), cs.data()) < 1e-5);
   }
 
-  // Philox on the device draws the host's bits.
+}
+
+TEST_CASE("Philox on the device draws the host's bits", "[cuda][gpu]") {
+  recdiff::test::require_cuda_device();
+  const CudaBackend::Context gctx;
+  const CpuBackend::Context cctx(1);
   {
     const std::int64_t rows = 9, cols = 70;
     CpuBackend::Matrix<std::uint32_t> cw(rows, cols);
@@ -181,10 +193,17 @@ int main() {
     CudaBackend::for_each(gctx, rows, cols, PhiloxFill{gw.data(), gn.data(), cols});
     const auto words = host(gctx, gw);
     const auto normals = host(gctx, gn);
-    GPU_CHECK(std::memcmp(words.data(), cw.data(), words.size() * sizeof(std::uint32_t)) == 0);
-    GPU_CHECK(std::memcmp(normals.data(), cn.data(), normals.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(words.data(), cw.data(), words.size() * sizeof(std::uint32_t)) == 0);
+    CHECK(std::memcmp(normals.data(), cn.data(), normals.size() * sizeof(float)) == 0);
   }
 
+}
+
+TEST_CASE("CudaBackend densify, sparse_times and top_k on CSR rows", "[cuda][gpu]") {
+  recdiff::test::require_cuda_device();
+  const CudaBackend::Context gctx;
+  const CpuBackend::Context cctx(1);
+  std::mt19937 rng(9);
   // densify and sparse_times on synthetic CSR rows, with T-DiffRec's weights.
   recdiff::SyntheticConfig sc;
   sc.users = 300;
@@ -198,8 +217,9 @@ int main() {
     CpuBackend::densify(cctx, csr, users, cd, weights);
     CudaBackend::Matrix<float> gd;
     CudaBackend::densify(gctx, csr, users, gd, weights);
-    GPU_CHECK(gd.rows() == cd.rows() && gd.cols() == cd.cols());
-    GPU_CHECK(max_abs_diff(host(gctx, gd), cd.data()) == 0.0);
+    CHECK(gd.rows() == cd.rows());
+    CHECK(gd.cols() == cd.cols());
+    CHECK(max_abs_diff(host(gctx, gd), cd.data()) == 0.0);
     const std::int64_t n = 75;
     const auto r = random_vector<float>(static_cast<std::size_t>(sc.items * n), rng);
     const auto c = random_vector<float>(users.size() * n, rng);
@@ -207,8 +227,8 @@ int main() {
     CpuBackend::sparse_times(cctx, csr, users, weights, cpu_matrix(r, sc.items, n), 0.5f, cc);
     auto gc = gpu_matrix(gctx, c, static_cast<std::int64_t>(users.size()), n);
     CudaBackend::sparse_times(gctx, csr, users, weights, gpu_matrix(gctx, r, sc.items, n), 0.5f, gc);
-    GPU_CHECK(max_abs_diff(host(gctx, gc), cc.data()) < 1e-4);
-    GPU_CHECK(gctx.mirror_count() == 1);  // one upload of the CSR for both calls
+    CHECK(max_abs_diff(host(gctx, gc), cc.data()) < 1e-4);
+    CHECK(gctx.mirror_count() == 1);  // one upload of the CSR for both calls
   }
 
   // Device top-K vs recdiff::top_k, train items excluded; ties, -inf and NaN included.
@@ -234,10 +254,9 @@ int main() {
       const auto want = recdiff::top_k(row, k, csr.items_of(users[static_cast<std::size_t>(r)]));
       for (std::size_t j = 0; j < static_cast<std::size_t>(k); ++j) {
         const auto at = static_cast<std::size_t>(r * k) + j;
-        GPU_CHECK(got[at] == (j < want.size() ? want[j] : -1));
-        if (j < want.size()) GPU_CHECK(got_scores[at] == row[static_cast<std::size_t>(want[j])]);
+        CHECK(got[at] == (j < want.size() ? want[j] : -1));
+        if (j < want.size()) CHECK(got_scores[at] == row[static_cast<std::size_t>(want[j])]);
       }
     }
   }
-  return recdiff::test::gpu_result("cuda_backend_test");
 }
