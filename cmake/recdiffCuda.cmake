@@ -53,6 +53,11 @@ if(NOT DEFINED CMAKE_CUDA_STANDARD AND DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPT
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 endif()
 set(CMAKE_CUDA_EXTENSIONS OFF)
+# One CUDA runtime per program: recdiff::cuda links the shared cudart (CUDA::cudart), so nvcc-built
+# targets here do not add CMake's default static one next to it.
+if(NOT DEFINED CMAKE_CUDA_RUNTIME_LIBRARY)
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
+endif()
 find_package(CUDAToolkit REQUIRED)
 message(STATUS "recdiff: CUDA backend ON: nvcc ${CMAKE_CUDA_COMPILER_VERSION} "
                "(${CMAKE_CUDA_COMPILER}), architectures ${CMAKE_CUDA_ARCHITECTURES}")
