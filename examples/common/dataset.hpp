@@ -65,6 +65,8 @@ inline PreparedData prepare_data(const ArgParser& args) {
   bool have_split = false;
   if (const auto data = args.text("data")) {
     const std::filesystem::path path(*data);
+    if (!std::filesystem::exists(path))
+      throw UsageError("--data: " + path.string() + " does not exist");
     if (std::filesystem::is_directory(path)) {
       if (args.has("format")) throw UsageError("--format applies to ratings files, not folders");
       out.split = load_diffrec_split(path);

@@ -32,7 +32,11 @@ namespace {
 DiffRecConfig configure(const ArgParser& args, bool synthetic) {
   DiffRecConfig c;
   if (const auto preset = args.text("preset")) {
-    c = diffrec_preset(*preset);
+    try {
+      c = diffrec_preset(*preset);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--preset: ") + e.what());
+    }
   } else if (synthetic) {
     // Small enough to train in well under a minute on 2 cores.
     c.dims = {200};

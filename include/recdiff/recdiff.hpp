@@ -26,3 +26,8 @@
 #include <recdiff/train/progress.hpp>
 #include <recdiff/train/trainer.hpp>
 #include <recdiff/version.hpp>
+
+// The CUDA backend only for nvcc translation units of targets linking recdiff::cuda.
+#if defined(__CUDACC__) && defined(RECDIFF_ENABLE_CUDA)
+#include <recdiff/backend/cuda.hpp>
+#endif

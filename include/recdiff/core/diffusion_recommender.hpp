@@ -36,10 +36,12 @@ class DiffusionRecommender {
   /// Copies of every parameter tensor, in parameters() order.
   using Snapshot = std::vector<Matrix>;
 
+  /// `context_arg` constructs the backend's Context: the thread count on the CPU (0 = all cores),
+  /// the device index with CudaBackend.
   DiffusionRecommender(DiffusionType diffusion, OptimizerConfig optimizer, SamplerType sampler,
-                       InputType input = {}, int threads = 0)
+                       InputType input = {}, int context_arg = 0)
       : m_state(std::make_unique<State>(std::move(diffusion), optimizer, std::move(sampler),
-                                        std::move(input), threads)) {}
+                                        std::move(input), context_arg)) {}
 
   /// One optimisation step on the users `users` of `train`; `step` is the global batch index that
   /// keys the batch's random draws. Returns the batch loss.
@@ -158,8 +160,9 @@ class DiffusionRecommender {
   // Everything lives behind one pointer: the optimiser holds pointers into the denoiser, so the
   // denoiser must never move once the optimiser exists.
   struct State {
-    State(DiffusionType d, const OptimizerConfig& opt, SamplerType smp, InputType in, int threads)
-        : ctx(threads),
+    State(DiffusionType d, const OptimizerConfig& opt, SamplerType smp, InputType in,
+          int context_arg)
+        : ctx(context_arg),
           diffusion(std::move(d)),
           optimizer(diffusion.denoiser().parameters(), opt),
           sampler(std::move(smp)),

@@ -174,9 +174,12 @@ template <class BackendType, class ObjectiveType = PredictX0>
 using TDiffRec = DiffRec<BackendType, ObjectiveType, TimeLinearInput>;
 
 /// Builds a DiffRec model for `items` items from a configuration (validated first).
+/// `context_arg` constructs the backend's Context: the thread count on the CPU (0 = all cores), the
+/// device index with CudaBackend.
 template <class BackendType, class ObjectiveType = PredictX0, class InputType = BinaryInput>
 DiffRec<BackendType, ObjectiveType, InputType> make_diffrec(const DiffRecConfig& c, index_t items,
-                                                            InputType input = {}, int threads = 0) {
+                                                            InputType input = {},
+                                                            int context_arg = 0) {
   c.validate();
   using Net = Mlp<BackendType, float, Tanh>;
   typename Net::Config net;
@@ -198,7 +201,7 @@ DiffRec<BackendType, ObjectiveType, InputType> make_diffrec(const DiffRecConfig&
   adam.weight_decay = c.weight_decay;
   return DiffRec<BackendType, ObjectiveType, InputType>(std::move(diffusion), adam,
                                                         ImportanceSampler(c.steps), std::move(input),
-                                                        threads);
+                                                        context_arg);
 }
 
 }  // namespace recdiff
