@@ -236,6 +236,7 @@ def run_dataset(args, split, device):
     p = PRESET
     torch.manual_seed(1)
     train = DeviceCsr(split["train"], device)
+    valid = DeviceCsr(split["valid"], device)
     users, items = split["train"]["users"], split["train"]["items"]
     model = Denoiser(items, p["dims"], p["emb_size"], p["dropout"]).to(device)
     if args.compile:
@@ -244,9 +245,9 @@ def run_dataset(args, split, device):
     optimizer = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
     batch = p["batch_size"]
     epoch_seconds, epoch_loss = [], []
-    torch.cuda.reset_peak_memory_stats(device)
+    reset_memory(device)
     for epoch in range(args.epochs):
-        torch.cuda.synchronize(device)
+        sync(device)
         t0 = time.perf_counter()
         model.train()
         order = torch.randperm(users, device=device)
@@ -260,7 +261,7 @@ def run_dataset(args, split, device):
             optimizer.step()
             total += loss.detach()
             batches += 1
-        torch.cuda.synchronize(device)
+        sync(device)
         epoch_seconds.append(time.perf_counter() - t0)
         epoch_loss.append(float(total) / batches)
         print(f"epoch {epoch + 1}: {epoch_seconds[-1]:.3f} s, loss {epoch_loss[-1]:.6g}",
@@ -271,24 +272,27 @@ def run_dataset(args, split, device):
     k_max = max(p["ks"])
     for _ in range(args.evals):
         model.eval()
-        torch.cuda.synchronize(device)
+        sync(device)
         t0 = time.perf_counter()
-        tops = []
+        tops = {"valid": [], "test": []}
         with torch.no_grad():
             for begin in range(0, users, args.eval_batch):
                 ids = torch.arange(begin, min(users, begin + args.eval_batch), device=device)
                 x0 = train.dense(ids)
                 scores = diffusion.reverse_chain(model, x0)
+                # DiffRec's protocol: validation masks train items, test masks train + valid items.
                 scores[x0 > 0] = -float("inf")
-                tops.append(torch.topk(scores, k_max, dim=-1).indices.cpu())
-        top = torch.cat(tops).numpy()
+                tops["valid"].append(torch.topk(scores, k_max, dim=-1).indices.cpu())
+                scores[valid.dense(ids) > 0] = -float("inf")
+                tops["test"].append(torch.topk(scores, k_max, dim=-1).indices.cpu())
         # The reverse chain and top-K on the device alone (the metrics below are a Python loop).
         scoring_seconds.append(time.perf_counter() - t0)
         result = {}
         for part in ("valid", "test"):
+            top = torch.cat(tops[part]).numpy()
             sums, counted = metrics(top, split[part], all_users, p["ks"])
             result[part] = {name: v / max(counted, 1) for name, (v, _) in sums.items()}
-        torch.cuda.synchronize(device)
+        sync(device)
         eval_seconds.append(time.perf_counter() - t0)
         last = result
         print(f"evaluation pass: {eval_seconds[-1]:.3f} s, test recall@20 "
@@ -306,8 +310,26 @@ def run_dataset(args, split, device):
         "seconds_per_eval_scoring": median(scoring_seconds),
         "test_recall@20_last_pass": last.get("test", {}).get("recall@20"),
         "test_ndcg@20_last_pass": last.get("test", {}).get("ndcg@20"),
-        "device_memory_peak_mib": torch.cuda.max_memory_allocated(device) / 2 ** 20,
+        "device_memory_peak_mib": peak_memory_mib(device),
     }
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_memory(device):
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mib(device):
+    """Peak device memory on a GPU; the process's peak RSS on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main():
@@ -320,7 +342,9 @@ def main():
     parser.add_argument("--evals", type=int, default=1)
     parser.add_argument("--eval-batch", type=int, default=4096)
     parser.add_argument("--netflix-users", type=int, default=480000)
-    parser.add_argument("--device", default="cuda:0")
+    parser.add_argument("--device", default="cuda:0",
+                        help="cuda:N, or cpu to compare with recdiff's CPU backend side by side")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls (default FP32)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the denoiser")
     parser.add_argument("--json", help="also write the JSON document to this file")
@@ -328,14 +352,18 @@ def main():
 
     doc = {"benchmark": "diffrec_torch", "preset": "ml-1m_clean", "math": "tf32" if args.tf32
            else "fp32", "compiled": args.compile}
-    if torch is None or not torch.cuda.is_available():
+    on_cpu = args.device == "cpu"
+    if torch is None or not (on_cpu or torch.cuda.is_available()):
         doc.update(skipped=True, reason="PyTorch with CUDA not available")
     else:
         device = torch.device(args.device)
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
         torch.backends.cuda.matmul.allow_tf32 = args.tf32
         torch.backends.cudnn.allow_tf32 = args.tf32
         doc.update(skipped=False, torch_version=torch.__version__,
-                   device=torch.cuda.get_device_name(device), datasets={})
+                   device="cpu (%d threads)" % torch.get_num_threads() if on_cpu
+                   else torch.cuda.get_device_name(device), datasets={})
         if args.dataset != "netflix":
             if not os.path.exists(os.path.join(args.data, "train_list.npy")):
                 doc["datasets"]["ml-1m_clean"] = {"skipped": True, "data_dir": args.data}
