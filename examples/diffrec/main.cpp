@@ -91,6 +91,7 @@ int run(const ArgParser& args, const DiffRecConfig& config, const TrainValidTest
               model_name.c_str(), BackendType::name, model.diffusion().denoiser().num_parameters(),
               data.train.num_users(), data.train.num_items(),
               static_cast<long long>(data.train.nnz()));
+  std::fflush(stdout);  // before the trainer's progress lines on stderr
   TrainerOptions options;
   options.max_epochs = config.epochs;
   options.batch_size = config.batch_size;
