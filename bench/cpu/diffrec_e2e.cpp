@@ -27,8 +27,8 @@
 #include <recdiff/data/diffrec_split.hpp>
 #include <recdiff/eval/diffrec_protocol.hpp>
 #include <recdiff/io/json_writer.hpp>
-#include <recdiff/math/philox.hpp>
 #include <recdiff/models/diffrec.hpp>
+#include <recdiff/train/epoch_order.hpp>
 #include <recdiff/version.hpp>
 
 #include "bench_data.hpp"
@@ -114,18 +114,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// The Trainer's epoch order: a Philox-driven Fisher-Yates shuffle keyed by (seed, epoch), so the
-// batches here are exactly those of Trainer::fit with the same seed.
-void shuffle(std::vector<recdiff::index_t>& order, std::uint64_t seed, std::uint32_t epoch) {
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<recdiff::index_t>(i);
-  for (std::size_t i = order.size(); i > 1; --i) {
-    const auto r = recdiff::philox::random_block(seed, recdiff::philox::Stream::shuffle, epoch, 0,
-                                                 static_cast<std::uint32_t>(i));
-    const std::uint64_t wide = (static_cast<std::uint64_t>(r.v[0]) << 32) | r.v[1];
-    std::swap(order[i - 1], order[static_cast<std::size_t>(wide % i)]);
-  }
-}
-
 // 1-minute load average: on a shared machine, the context every timing needs.
 double load_average() {
   double load[1] = {0};
@@ -203,7 +191,7 @@ int run(const Options& o) {
   std::vector<double> epoch_seconds, epoch_cpu_seconds, epoch_loss;
   std::uint32_t step = 0;
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-    shuffle(order, 1, static_cast<std::uint32_t>(epoch));
+    recdiff::epoch_order(order, 1, static_cast<std::uint32_t>(epoch));
     t0 = Clock::now();
     const double cpu0 = process_cpu_seconds();
     double loss = 0;

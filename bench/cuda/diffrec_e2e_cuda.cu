@@ -29,8 +29,8 @@
 #include <recdiff/eval/diffrec_protocol.hpp>
 #include <recdiff/eval/temporal_split.hpp>
 #include <recdiff/io/json_writer.hpp>
-#include <recdiff/math/philox.hpp>
 #include <recdiff/models/diffrec.hpp>
+#include <recdiff/train/epoch_order.hpp>
 #include <recdiff/version.hpp>
 
 #include "bench_data.hpp"
@@ -123,17 +123,6 @@ JsonValue array_of(const std::vector<double>& v) {
   return a;
 }
 
-// The Trainer's epoch order (Philox Fisher-Yates keyed by seed and epoch), as bench/cpu/diffrec_e2e.
-void shuffle(std::vector<index_t>& order, std::uint64_t seed, std::uint32_t epoch) {
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<index_t>(i);
-  for (std::size_t i = order.size(); i > 1; --i) {
-    const auto r = recdiff::philox::random_block(seed, recdiff::philox::Stream::shuffle, epoch, 0,
-                                                 static_cast<std::uint32_t>(i));
-    const std::uint64_t wide = (static_cast<std::uint64_t>(r.v[0]) << 32) | r.v[1];
-    std::swap(order[i - 1], order[static_cast<std::size_t>(wide % i)]);
-  }
-}
-
 // Netflix-sized synthetic data: 480K users x 17,770 items, ~208 interactions per user (~100M),
 // timestamped so that DiffRec's temporal split applies.
 recdiff::TrainValidTest netflix_sized(int users) {
@@ -174,7 +163,7 @@ void run_dataset(const Options& o, const recdiff::TrainValidTest& split, double 
   double device_mib_max = recdiff::bench::device_memory_used_mib();
   std::uint32_t step = 0;
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-    shuffle(order, 1, static_cast<std::uint32_t>(epoch));
+    recdiff::epoch_order(order, 1, static_cast<std::uint32_t>(epoch));
     const auto t0 = Clock::now();
     double loss = 0;
     for (index_t b = 0; b < batches; ++b) {

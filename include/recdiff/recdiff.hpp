@@ -23,6 +23,7 @@
 #include <recdiff/optim/optim.hpp>
 #include <recdiff/sampler/sampler.hpp>
 #include <recdiff/schedule/schedule.hpp>
+#include <recdiff/train/epoch_order.hpp>
 #include <recdiff/train/progress.hpp>
 #include <recdiff/train/trainer.hpp>
 #include <recdiff/version.hpp>

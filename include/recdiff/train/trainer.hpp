@@ -17,7 +17,7 @@
 #include <recdiff/error.hpp>
 #include <recdiff/eval/diffrec_protocol.hpp>
 #include <recdiff/eval/scorer.hpp>
-#include <recdiff/math/philox.hpp>
+#include <recdiff/train/epoch_order.hpp>
 #include <recdiff/train/progress.hpp>
 
 namespace recdiff {
@@ -102,7 +102,7 @@ class Trainer {
       if (have_best && epoch - result.best_epoch >= m_options.patience) break;
       EpochRecord rec;
       rec.epoch = epoch;
-      shuffle(order, static_cast<std::uint32_t>(epoch));
+      epoch_order(order, m_options.seed, static_cast<std::uint32_t>(epoch));
       const auto t0 = clock::now();
       double loss_sum = 0;
       for (index_t b = 0; b < batches; ++b) {
@@ -164,19 +164,6 @@ class Trainer {
   }
 
  private:
-  // Fisher-Yates shuffle of 0..n-1 driven by Philox draws keyed by (seed, epoch): the same seed gives
-  // the same order on every machine and thread count.
-  void shuffle(std::vector<index_t>& order, std::uint32_t epoch) const {
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<index_t>(i);
-    for (std::size_t i = order.size(); i > 1; --i) {
-      const philox::Block r = philox::random_block(m_options.seed, philox::Stream::shuffle, epoch,
-                                                   0, static_cast<std::uint32_t>(i));
-      const std::uint64_t wide = (static_cast<std::uint64_t>(r.v[0]) << 32) | r.v[1];
-      const std::size_t j = static_cast<std::size_t>(wide % i);
-      std::swap(order[i - 1], order[j]);
-    }
-  }
-
   TrainerOptions m_options;
   Progress m_progress;
 };
