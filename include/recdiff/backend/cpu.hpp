@@ -24,6 +24,7 @@
 #include <Eigen/Core>
 
 #include <recdiff/backend/cpu/partition.hpp>
+#include <recdiff/backend/checks.hpp>
 #include <recdiff/backend/op.hpp>
 #include <recdiff/concepts/backend.hpp>
 #include <recdiff/config.hpp>
@@ -153,13 +154,9 @@ struct CpuBackend {
   static void sparse_times(const Context& ctx, const InteractionMatrix& x,
                            std::span<const index_t> users, ValueFn value, const Matrix<T>& r, T beta,
                            Matrix<T>& c) {
-    if (r.rows() < x.num_items() || c.rows() != static_cast<Eigen::Index>(users.size()) ||
-        c.cols() != r.cols())
-      throw std::invalid_argument("recdiff::CpuBackend::sparse_times: shapes do not match: R " +
-                                  std::to_string(r.rows()) + "x" + std::to_string(r.cols()) +
-                                  ", C " + std::to_string(c.rows()) + "x" +
-                                  std::to_string(c.cols()) + ", items " +
-                                  std::to_string(x.num_items()));
+    backend_checks::sparse_times("recdiff::CpuBackend::sparse_times", x.num_items(),
+                                 static_cast<std::int64_t>(users.size()), r.rows(), r.cols(),
+                                 c.rows(), c.cols());
     for_each_row(ctx, c.rows(), [&](std::int64_t i) {
       auto out = c.row(i);
       if (beta == T(0))
@@ -177,10 +174,7 @@ struct CpuBackend {
   template <class T>
   static void upload(const Context&, std::span<const T> host, std::int64_t rows, std::int64_t cols,
                      Matrix<T>& dst) {
-    if (static_cast<std::int64_t>(host.size()) != rows * cols)
-      throw std::invalid_argument("recdiff::CpuBackend::upload: " + std::to_string(host.size()) +
-                                  " values for a " + std::to_string(rows) + "x" +
-                                  std::to_string(cols) + " matrix");
+    backend_checks::upload("recdiff::CpuBackend::upload", host.size(), rows, cols);
     dst.resize(rows, cols);
     std::copy(host.begin(), host.end(), dst.data());
   }
@@ -188,11 +182,7 @@ struct CpuBackend {
   /// host (src.rows() * src.cols() values, row-major) = src.
   template <class T>
   static void download(const Context&, const Matrix<T>& src, std::span<T> host) {
-    if (static_cast<std::int64_t>(host.size()) != src.size())
-      throw std::invalid_argument("recdiff::CpuBackend::download: buffer of " +
-                                  std::to_string(host.size()) + " values for a " +
-                                  std::to_string(src.rows()) + "x" + std::to_string(src.cols()) +
-                                  " matrix");
+    backend_checks::download("recdiff::CpuBackend::download", host.size(), src.rows(), src.cols());
     std::copy(src.data(), src.data() + src.size(), host.begin());
   }
 };

@@ -25,6 +25,7 @@
 #include <recdiff/backend/cuda/plan/gemm_plan.hpp>
 #include <recdiff/backend/cuda/plan/top_k_plan.hpp>
 #include <recdiff/backend/cuda/top_k.cuh>
+#include <recdiff/backend/checks.hpp>
 #include <recdiff/backend/op.hpp>
 #include <recdiff/concepts/backend.hpp>
 #include <recdiff/config.hpp>
@@ -98,13 +99,9 @@ struct CudaBackend {
   static void sparse_times(const Context& ctx, const InteractionMatrix& x,
                            std::span<const index_t> users, ValueFn value, const Matrix<T>& r, T beta,
                            Matrix<T>& c) {
-    if (r.rows() < x.num_items() || c.rows() != static_cast<std::int64_t>(users.size()) ||
-        c.cols() != r.cols())
-      throw std::invalid_argument("recdiff::CudaBackend::sparse_times: shapes do not match: R " +
-                                  std::to_string(r.rows()) + "x" + std::to_string(r.cols()) +
-                                  ", C " + std::to_string(c.rows()) + "x" +
-                                  std::to_string(c.cols()) + ", items " +
-                                  std::to_string(x.num_items()));
+    backend_checks::sparse_times("recdiff::CudaBackend::sparse_times", x.num_items(),
+                                 static_cast<std::int64_t>(users.size()), r.rows(), r.cols(),
+                                 c.rows(), c.cols());
     const auto& mirror = ctx.mirror(x);
     const index_t* d_users =
         ctx.upload_users("recdiff::CudaBackend::sparse_times", users, x.num_users());
@@ -118,10 +115,7 @@ struct CudaBackend {
   template <class T>
   static void upload(const Context& ctx, std::span<const T> host, std::int64_t rows,
                      std::int64_t cols, Matrix<T>& dst) {
-    if (rows < 0 || cols < 0 || static_cast<std::int64_t>(host.size()) != rows * cols)
-      throw std::invalid_argument("recdiff::CudaBackend::upload: " + std::to_string(host.size()) +
-                                  " values for a " + std::to_string(rows) + "x" +
-                                  std::to_string(cols) + " matrix");
+    backend_checks::upload("recdiff::CudaBackend::upload", host.size(), rows, cols);
     dst.resize(rows, cols);
     ctx.activate();
     ctx.copy_to_device(host.data(), host.size(), dst.data());
@@ -132,11 +126,7 @@ struct CudaBackend {
   /// @throws std::invalid_argument when the buffer size does not match
   template <class T>
   static void download(const Context& ctx, const Matrix<T>& src, std::span<T> host) {
-    if (static_cast<std::int64_t>(host.size()) != src.size())
-      throw std::invalid_argument("recdiff::CudaBackend::download: buffer of " +
-                                  std::to_string(host.size()) + " values for a " +
-                                  std::to_string(src.rows()) + "x" + std::to_string(src.cols()) +
-                                  " matrix");
+    backend_checks::download("recdiff::CudaBackend::download", host.size(), src.rows(), src.cols());
     if (host.empty()) return;
     ctx.activate();
     RECDIFF_CUDA_CHECK(cudaMemcpyAsync(host.data(), src.data(), host.size() * sizeof(T),
