@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU comparison of issue 5: recdiff's CudaBackend (bench/cuda/diffrec_e2e_cuda) against our
+# The GPU comparison: recdiff's CudaBackend (bench/cuda/diffrec_e2e_cuda) against our
 # PyTorch implementation of the same DiffRec (bench/pytorch/diffrec_torch.py), on the same device, in
 # the same run; then the CUDA Google Benchmarks. Writes the merged JSON (both documents plus the
 # speed-ups) to $OUT_DIR/gpu-bench.json (default build/gpu-bench/).

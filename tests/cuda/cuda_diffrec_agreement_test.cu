@@ -1,4 +1,4 @@
-// DiffRec on CudaBackend against DiffRec on CpuBackend (issue 5): from the same seed, the same loss
+// DiffRec on CudaBackend against DiffRec on CpuBackend: from the same seed, the same loss
 // trajectory within float tolerance for 50 training steps, then the same top-20 lists for at least
 // 99% of the users. Needs a CUDA device; exits 77 (skipped) without one.
 #include <catch2/catch.hpp>
