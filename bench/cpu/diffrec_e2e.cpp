@@ -32,11 +32,16 @@
 #include <recdiff/version.hpp>
 
 #include "bench_data.hpp"
+#include "e2e_common.hpp"
 #include "cpu/gemm_peak.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using recdiff::bench::Clock;
+using recdiff::bench::array_of;
+using recdiff::bench::median;
+using recdiff::bench::peak_rss_mb;
+using recdiff::bench::seconds_since;
 
 // The authors' PyTorch DiffRec on the same kind of machine, 2 threads (PERFORMANCE.md).
 constexpr double torch_epoch_seconds = 1.99;            // DataLoader with 4 workers, as shipped
@@ -53,52 +58,23 @@ struct Options {
   int eval_batch = 1024;
 };
 
-constexpr const char* usage_line =
-    "usage: diffrec_e2e [--json FILE] [--epochs N] [--evals N] [--threads N] [--eval-batch N]\n";
-
-[[noreturn]] void usage(const std::string& problem) {
-  std::fprintf(stderr, "diffrec_e2e: %s\n%s", problem.c_str(), usage_line);
-  std::exit(2);
-}
-
 Options parse(int argc, char** argv) {
+  recdiff::examples::ArgParser args("diffrec_e2e",
+                           "DiffRec on ml-1m_clean end to end: seconds per epoch and per evaluation "
+                           "pass, training GEMM rate against the SGEMM peak, peak RSS.");
+  args.option("json", "FILE", "write the report as JSON");
+  args.option("epochs", "N", "training epochs to time (default 3)");
+  args.option("evals", "N", "evaluation passes to time (default 2)");
+  args.option("threads", "N", "threads (default: all cores)");
+  args.option("eval-batch", "N", "users per scoring batch (default 1024)");
+  if (!args.parse(argc, argv)) std::exit(0);
   Options o;
-  auto positive = [&](int& i, const std::string& flag, int min) {
-    if (i + 1 >= argc) usage(flag + " needs a value");
-    char* end = nullptr;
-    const long v = std::strtol(argv[++i], &end, 10);
-    if (*end != '\0' || v < min || v > 1000000)
-      usage(flag + " must be an integer >= " + std::to_string(min) + ", got '" + argv[i] + "'");
-    return static_cast<int>(v);
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--json") {
-      if (i + 1 >= argc) usage("--json needs a file name");
-      o.json = argv[++i];
-    } else if (a == "--epochs") {
-      o.epochs = positive(i, a, 1);
-    } else if (a == "--evals") {
-      o.evals = positive(i, a, 0);
-    } else if (a == "--threads") {
-      o.threads = positive(i, a, 1);
-    } else if (a == "--eval-batch") {
-      o.eval_batch = positive(i, a, 1);
-    } else if (a == "--help" || a == "-h") {
-      std::printf("%s", usage_line);
-      std::exit(0);
-    } else {
-      usage("unknown argument '" + a + "'");
-    }
-  }
+  o.json = args.text("json").value_or("");
+  o.epochs = recdiff::bench::int_option(args, "epochs", o.epochs, 1);
+  o.evals = recdiff::bench::int_option(args, "evals", o.evals, 0);
+  o.threads = recdiff::bench::int_option(args, "threads", o.threads, 0);
+  o.eval_batch = recdiff::bench::int_option(args, "eval-batch", o.eval_batch, 1);
   return o;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // CPU seconds of the whole process (all threads). With one thread this is the run time the work
@@ -110,26 +86,10 @@ double process_cpu_seconds() {
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 // 1-minute load average: on a shared machine, the context every timing needs.
 double load_average() {
   double load[1] = {0};
   return getloadavg(load, 1) == 1 ? load[0] : -1.0;
-}
-
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux reports kilobytes
-}
-
-recdiff::JsonValue array_of(const std::vector<double>& v) {
-  auto a = recdiff::JsonValue::array();
-  for (const double x : v) a.push_back(x);
-  return a;
 }
 
 void write_json(const Options& o, const recdiff::JsonValue& doc) {
@@ -328,9 +288,11 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options options = parse(argc, argv);
   try {
-    return run(options);
+    return run(parse(argc, argv));
+  } catch (const recdiff::examples::UsageError& e) {
+    std::fprintf(stderr, "diffrec_e2e: %s\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "diffrec_e2e: %s\n", e.what());
     return 1;

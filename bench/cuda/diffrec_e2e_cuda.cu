@@ -34,11 +34,15 @@
 #include <recdiff/version.hpp>
 
 #include "bench_data.hpp"
+#include "e2e_common.hpp"
 #include "cuda/cuda_bench.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using recdiff::bench::array_of;
+using recdiff::bench::Clock;
+using recdiff::bench::median;
+using recdiff::bench::seconds_since;
 using recdiff::CudaBackend;
 using recdiff::index_t;
 using recdiff::JsonValue;
@@ -54,73 +58,33 @@ struct Options {
   bool tf32 = false;
 };
 
-constexpr const char* usage_line =
-    "usage: diffrec_e2e_cuda [--json FILE] [--dataset ml-1m_clean|netflix|both] [--epochs N]\n"
-    "                        [--evals N] [--eval-batch N] [--netflix-users N] [--tf32] "
-    "[--device N]\n";
-
-[[noreturn]] void usage(const std::string& problem) {
-  std::fprintf(stderr, "diffrec_e2e_cuda: %s\n%s", problem.c_str(), usage_line);
-  std::exit(2);
-}
-
 Options parse(int argc, char** argv) {
+  recdiff::examples::ArgParser args(
+      "diffrec_e2e_cuda",
+      "DiffRec on the GPU end to end: seconds per epoch and per evaluation pass, GEMM rate against "
+      "the cuBLAS peak, device memory, on ml-1m_clean and Netflix-sized synthetic data.");
+  args.option("json", "FILE", "write the report as JSON");
+  args.option("dataset", "NAME", "ml-1m_clean | netflix | both (default both)");
+  args.option("epochs", "N", "training epochs to time (default 3)");
+  args.option("evals", "N", "evaluation passes to time (default 1)");
+  args.option("eval-batch", "N", "users per scoring batch (default 4096)");
+  args.option("netflix-users", "N", "users of the synthetic Netflix-sized data (default 480000)");
+  args.option("device", "N", "CUDA device (default 0)");
+  args.flag("tf32", "allow TF32 tensor-core GEMMs (default FP32)");
+  if (!args.parse(argc, argv)) std::exit(0);
   Options o;
-  auto integer = [&](int& i, const std::string& flag, long min) {
-    if (i + 1 >= argc) usage(flag + " needs a value");
-    char* end = nullptr;
-    const long v = std::strtol(argv[++i], &end, 10);
-    if (*end != '\0' || v < min || v > 100000000)
-      usage(flag + " must be an integer >= " + std::to_string(min) + ", got '" + argv[i] + "'");
-    return static_cast<int>(v);
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--json") {
-      if (i + 1 >= argc) usage("--json needs a file name");
-      o.json = argv[++i];
-    } else if (a == "--dataset") {
-      if (i + 1 >= argc) usage("--dataset needs a value");
-      o.dataset = argv[++i];
-      if (o.dataset != "ml-1m_clean" && o.dataset != "netflix" && o.dataset != "both")
-        usage("--dataset must be ml-1m_clean, netflix or both, got '" + o.dataset + "'");
-    } else if (a == "--epochs") {
-      o.epochs = integer(i, a, 1);
-    } else if (a == "--evals") {
-      o.evals = integer(i, a, 0);
-    } else if (a == "--eval-batch") {
-      o.eval_batch = integer(i, a, 1);
-    } else if (a == "--netflix-users") {
-      o.netflix_users = integer(i, a, 100);
-    } else if (a == "--device") {
-      o.device = integer(i, a, 0);
-    } else if (a == "--tf32") {
-      o.tf32 = true;
-    } else if (a == "--help" || a == "-h") {
-      std::printf("%s", usage_line);
-      std::exit(0);
-    } else {
-      usage("unknown argument '" + a + "'");
-    }
-  }
+  o.json = args.text("json").value_or("");
+  o.dataset = args.text("dataset").value_or(o.dataset);
+  if (o.dataset != "ml-1m_clean" && o.dataset != "netflix" && o.dataset != "both")
+    throw recdiff::examples::UsageError("--dataset must be ml-1m_clean, netflix or both, got '" +
+                                        o.dataset + "'");
+  o.epochs = recdiff::bench::int_option(args, "epochs", o.epochs, 1);
+  o.evals = recdiff::bench::int_option(args, "evals", o.evals, 0);
+  o.eval_batch = recdiff::bench::int_option(args, "eval-batch", o.eval_batch, 1);
+  o.netflix_users = recdiff::bench::int_option(args, "netflix-users", o.netflix_users, 100);
+  o.device = recdiff::bench::int_option(args, "device", o.device, 0);
+  o.tf32 = args.has("tf32");
   return o;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-JsonValue array_of(const std::vector<double>& v) {
-  auto a = JsonValue::array();
-  for (const double x : v) a.push_back(x);
-  return a;
 }
 
 // Netflix-sized synthetic data: 480K users x 17,770 items, ~208 interactions per user (~100M),
@@ -294,9 +258,11 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options options = parse(argc, argv);
   try {
-    return run(options);
+    return run(parse(argc, argv));
+  } catch (const recdiff::examples::UsageError& e) {
+    std::fprintf(stderr, "diffrec_e2e_cuda: %s\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "diffrec_e2e_cuda: %s\n", e.what());
     return 1;

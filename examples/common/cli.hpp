@@ -52,7 +52,7 @@ class ArgParser {
         throw UsageError("unknown option '--" + name + "' (see --help for the list)");
       if (!it->second.takes_value) {
         if (eq != std::string::npos) throw UsageError("--" + name + " takes no value");
-        m_values[name] = "1";
+        m_values[name] = std::string(1, '1');  // not = "1": GCC 12 -Wrestrict false positive
       } else if (eq != std::string::npos) {
         m_values[name] = arg.substr(eq + 1);
       } else {
