@@ -14,6 +14,7 @@
 
 #include "../common/cli.hpp"
 #include "../common/dataset.hpp"
+#include "../common/report.hpp"
 
 using namespace recdiff;
 using examples::ArgParser;
@@ -127,8 +128,8 @@ int main(int argc, char** argv) {
       if (model == "ease") entry["lambda"] = out.lambda;
       entry["protocol"] = data.strong ? "strong" : "diffrec";
       entry["data"] = data.description;
-      for (const auto& [name, value] : out.valid.values()) entry["valid"][name] = value;
-      for (const auto& [name, value] : out.test.values()) entry["test"][name] = value;
+      entry["valid"] = examples::metrics_json(out.valid);
+      entry["test"] = examples::metrics_json(out.test);
       entry["seconds"] = seconds;
       report.push_back(entry);
     }

@@ -21,6 +21,7 @@
 
 #include "../common/cli.hpp"
 #include "../common/dataset.hpp"
+#include "../common/report.hpp"
 
 using namespace recdiff;
 using examples::ArgParser;
@@ -67,12 +68,6 @@ DiffRecConfig configure(const ArgParser& args, bool synthetic) {
     throw UsageError(e.what());
   }
   return c;
-}
-
-JsonValue to_json(const MetricSet& m) {
-  JsonValue j = JsonValue::object();
-  for (const auto& [name, value] : m.values()) j[name] = value;
-  return j;
 }
 
 template <class BackendType, class ObjectiveType, class InputType>
@@ -130,8 +125,8 @@ int run(const ArgParser& args, const DiffRecConfig& config, const TrainValidTest
   if (const auto path = args.text("json")) {
     report["model"] = model_name;
     report["backend"] = BackendType::name;
-    report["valid"] = to_json(final_metrics.valid);
-    report["test"] = to_json(final_metrics.test);
+    report["valid"] = examples::metrics_json(final_metrics.valid);
+    report["test"] = examples::metrics_json(final_metrics.test);
     JsonValue cfg = JsonValue::object();
     std::istringstream lines(config.to_string());
     std::string line;
