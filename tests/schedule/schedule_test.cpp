@@ -102,7 +102,7 @@ TEST_CASE("Linear: betas are an exact-endpoint linspace", "[schedule]") {
 
 TEST_CASE("Constant: alpha_bar is (1 - beta)^(k+1)", "[schedule]") {
   const Constant s(6, 0.2);
-  const recdiff::DiffusionTables t(s);
+  const recdiff::GaussianTables t(s);
   for (int k = 0; k < 6; ++k) {
     CHECK(s.betas()[static_cast<std::size_t>(k)] == 0.2);
     CHECK_THAT(t.alpha_bar()[static_cast<std::size_t>(k)], WithinRel(std::pow(0.8, k + 1), 1e-14));
@@ -118,7 +118,7 @@ TEST_CASE("Cosine: alpha_bar follows the squared cosine until the clip", "[sched
   const int T = 20;
   const double off = 0.008;
   const Cosine s(T, off);
-  const recdiff::DiffusionTables t(s);
+  const recdiff::GaussianTables t(s);
   const auto f = [&](double u) {
     const double c = std::cos((u + off) / (1 + off) * std::numbers::pi / 2);
     return c * c;

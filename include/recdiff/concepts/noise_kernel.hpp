@@ -1,41 +1,72 @@
 #pragma once
 /// @file
-/// NoiseKernel: what the diffusion core needs from a noise policy on a given backend.
+/// NoiseKernel and its capabilities: what the diffusion core needs from a noise policy.
 
 #include <concepts>
 #include <cstdint>
 #include <span>
+#include <utility>
 
-#include <recdiff/schedule/diffusion_tables.hpp>
+#include <recdiff/noise/noise_draw.hpp>
 
 namespace recdiff {
 
-/// A noise policy N usable on backend B: stateless static functions templated on <B, T>, checked
-/// here for T = float. `M` below is `B::Matrix<float>`; per-row coefficients are (rows x 1).
+class GaussianTables;
+
+/// A noise policy N on backend B: a copyable value that owns its per-step tables (built from a
+/// schedule at construction) and the arithmetic that reads them. Work buffers live in a
+/// `N::Workspace<B, T>` that the caller keeps (one per batch shape, reused), because N itself is not
+/// tied to a backend. Checked here for T = float; `M` is `B::Matrix<float>`, `steps` holds each
+/// row's 0-based step k.
 ///
-/// - `N::forward_coefficients<B, T>(ctx, tables, steps, coef_a, coef_b)` and
-///   `N::posterior_coefficients<B, T>(ctx, tables, steps, coef1, coef2, noise_std)` read the double
-///   tables at each row's step and cast to T;
-/// - `N::q_sample<B, T>(ctx, x0, coef_a, coef_b, seed, step_counter, x_t, eps)` draws x_t from
-///   q(x_k | x_0) and stores the noise;
-/// - `N::posterior_mean<B, T>(ctx, x0_hat, x_t, coef1, coef2, out)` and
-///   `N::reverse_step<B, T>(ctx, x0_hat, x_t, coef1, coef2, noise_std, seed, step_counter, out)`.
+/// - `n.num_steps()`, `n.is_noiseless()` (a schedule without betas: x_k = x_0 in training, and the
+///   reverse chain applies the denoiser T times);
+/// - `n.q_sample<B, T>(ctx, x0, steps, draw, ws, x_t)`: draws x_t ~ q(x_k | x_0) row by row, keeping
+///   in ws what the objective and the backward pass need (the Gaussian noise eps, the coefficients);
+///   x_t may alias x0;
+/// - `n.reverse_step<B, T>(ctx, x0_hat, x_t, steps, draw, sample, ws, out)`: x_{k-1} from the
+///   posterior q(x_{k-1} | x_k, x_0 = x0_hat): its mean (or mode) when `sample` is false, a draw
+///   keyed by `draw` when it is true; out may alias x_t.
 ///
-/// Laws the compiler cannot check: the noise is a pure function of (seed, step_counter, row,
-/// column), so results do not depend on the thread count; for fixed x0, q_sample has mean coef_a x0
-/// and variance coef_b^2 per element; posterior_mean is exactly the noise-free reverse_step.
+/// Laws the compiler cannot check: every draw is a pure function of (draw, row key, column), so
+/// results do not depend on the thread count or the backend; the moments of q_sample match the
+/// kernel's closed-form marginal (Monte Carlo tests); reverse_step(sample = false) is the exact
+/// posterior mean.
 template <class N, class B>
-concept NoiseKernel = requires(const DiffusionTables& tables, std::span<const int> steps,
-                               const typename B::Context& ctx,
-                               const typename B::template Matrix<float>& in,
-                               typename B::template Matrix<float>& out, std::uint64_t seed,
-                               std::uint32_t step_counter) {
-  { N::linear_posterior_mean } -> std::convertible_to<bool>;
-  N::template forward_coefficients<B, float>(ctx, tables, steps, out, out);
-  N::template posterior_coefficients<B, float>(ctx, tables, steps, out, out, out);
-  N::template q_sample<B, float>(ctx, in, in, in, seed, step_counter, out, out);
-  N::template posterior_mean<B, float>(ctx, in, in, in, in, out);
-  N::template reverse_step<B, float>(ctx, in, in, in, in, in, seed, step_counter, out);
+concept NoiseKernel =
+    std::copyable<N> &&
+    requires {
+      { N::name } -> std::convertible_to<const char*>;
+      typename N::template Workspace<B, float>;
+    } &&
+    requires(const N& n, const typename B::Context& ctx, std::span<const int> steps,
+             const typename B::template Matrix<float>& in, typename B::template Matrix<float>& out,
+             const NoiseDraw& draw, bool sample, typename N::template Workspace<B, float>& ws) {
+      { n.num_steps() } -> std::same_as<int>;
+      { n.is_noiseless() } -> std::convertible_to<bool>;
+      n.template q_sample<B, float>(ctx, in, steps, draw, ws, out);
+      n.template reverse_step<B, float>(ctx, in, in, steps, draw, sample, ws, out);
+    };
+
+/// Capability: x_t is differentiable in x0, and `q_sample_backward<B, T>(ctx, ws, grad_x_t,
+/// accumulate, grad_x0)` writes (or adds) d loss / d x0 through the last q_sample, so that an
+/// encoder producing x0 (L-DiffRec) learns through the diffusion loss.
+template <class N, class B>
+concept DifferentiableNoise =
+    NoiseKernel<N, B> &&
+    requires(const N& n, const typename B::Context& ctx,
+             const typename B::template Matrix<float>& in, typename B::template Matrix<float>& out,
+             typename N::template Workspace<B, float>& ws, bool accumulate) {
+      n.template q_sample_backward<B, float>(ctx, ws, in, accumulate, out);
+    };
+
+/// Capability: a Gaussian kernel with DDPM tables (snr, x0-from-eps and posterior coefficients),
+/// whose posterior mean is linear, coef1_k x0_hat + coef2_k x_k. The Gaussian objectives need the
+/// tables; the exact latent reverse chain needs the linearity.
+template <class N>
+concept GaussianNoise = requires(const N& n, int k) {
+  { n.tables() } -> std::same_as<const GaussianTables&>;
+  { n.posterior_mean_coefficients(k) } -> std::same_as<std::pair<double, double>>;
 };
 
 }  // namespace recdiff

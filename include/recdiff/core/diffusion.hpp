@@ -2,7 +2,8 @@
 /// @file
 /// Diffusion: the core template of recdiff. One object of each policy — backend, noise kernel,
 /// schedule, denoiser, objective — composed into the forward process used for training and the
-/// reverse chain used for inference (diffrec.md sections 2, 4 and 5).
+/// reverse chain used for inference (DiffRec, Wang et al., SIGIR 2023, sections 3.1-3.3;
+/// docs/architecture.md).
 
 #include <cstdint>
 #include <span>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <recdiff/concepts/backend.hpp>
 #include <recdiff/concepts/denoiser.hpp>
 #include <recdiff/concepts/noise_kernel.hpp>
 #include <recdiff/concepts/noise_schedule.hpp>
@@ -17,12 +19,14 @@
 #include <recdiff/concepts/step_sampler.hpp>
 #include <recdiff/core/latent_chain.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
+#include <recdiff/nn/pass.hpp>
+#include <recdiff/noise/noise_draw.hpp>
 #include <recdiff/objective/row_terms.hpp>
-#include <recdiff/schedule/diffusion_tables.hpp>
 
 namespace recdiff {
 
-/// Run-time options of a Diffusion (diffrec.md sections 4.3 and 5).
+/// Run-time options of a Diffusion (DiffRec's released flags: reweight, sampling_steps,
+/// sampling_noise).
 struct DiffusionOptions {
   /// SNR reweighting of the per-row loss (on in every released DiffRec preset).
   bool reweight = true;
@@ -37,167 +41,252 @@ struct DiffusionOptions {
   bool latent_chain = true;
 };
 
-/// A denoiser whose first layer is linear in x and whose readout is linear, exposing what the latent
-/// reverse chain needs (Mlp).
-template <class D, class BackendType>
-concept LatentChainDenoiser =
-    requires(D& d, const D& cd, const typename BackendType::Context& ctx,
-             const typename BackendType::template Matrix<typename D::scalar_type>& z,
-             typename BackendType::template Matrix<typename D::scalar_type>& h,
-             std::span<const int> steps) {
-      { cd.input_is_linear() } -> std::convertible_to<bool>;
-      cd.first_weight_items_t();
-      cd.last_layer().weight();
-      cd.last_layer().bias();
-      d.hidden_from_item_product(ctx, z, steps, h);
-    };
-
-/// A diffusion model over user interaction vectors.
+/// A diffusion model over user interaction vectors (or, inside a composite, over latent vectors).
 ///
-/// @tparam BackendType  storage and kernels (CpuBackend)
-/// @tparam NoiseType    forward kernel and posterior (Gaussian)
+/// **Training** is a pipeline of steps that a composite can also call one by one:
+/// sample_steps (the step sampler), noise (q_sample), denoise (the network, training mode),
+/// loss_terms (per-row losses and d loss / d out), then backward (parameter gradients) or
+/// backward_to_x0 (also d loss / d x0, when the kernel and the objective allow it: an encoder that
+/// produces x0 learns through the diffusion loss). loss_and_gradients runs them all.
+///
+/// **Inference** runs the reverse chain on CSR rows (reverse_chain) or on a dense batch
+/// (reverse_chain_dense, e.g. a latent matrix). Inference noise (T' > 0, sampling noise) is keyed
+/// by the row's id (the user id), never by its position in the batch, on the Philox stream of
+/// inference, so scores do not depend on the batch size and never share draws with training.
+///
+/// @tparam BackendType  storage and kernels (CpuBackend, CudaBackend)
+/// @tparam NoiseType    forward kernel, posterior and reverse step; owns its tables (Gaussian)
 /// @tparam ScheduleType betas (DiffRecLinearVar, Linear, Constant, Cosine)
 /// @tparam DenoiserType network predicting the objective's target from (x_k, k) (Mlp)
-/// @tparam ObjectiveType what the network predicts and how it is scored (PredictX0, PredictEpsilon)
+/// @tparam ObjectiveType what the network predicts and how it is scored (PredictX0,
+///                       PredictEpsilon); must be a CompatibleObjective for NoiseType
 template <class BackendType, class NoiseType, class ScheduleType, class DenoiserType,
           class ObjectiveType>
-  requires NoiseKernel<NoiseType, BackendType> && NoiseSchedule<ScheduleType> &&
-           Denoiser<DenoiserType, BackendType> && Objective<ObjectiveType, BackendType>
+  requires Backend<BackendType, typename DenoiserType::scalar_type> &&
+           NoiseSchedule<ScheduleType> && NoiseKernel<NoiseType, BackendType> &&
+           Denoiser<DenoiserType, BackendType> &&
+           CompatibleObjective<ObjectiveType, NoiseType, BackendType>
 class Diffusion {
  public:
-  using backend_type = BackendType;
-  using scalar_type = typename DenoiserType::scalar_type;
-  using Matrix = typename BackendType::template Matrix<scalar_type>;
-  using Context = typename BackendType::Context;
+  using backend_type = BackendType;                         ///< the backend
+  using noise_type = NoiseType;                             ///< the noise kernel
+  using denoiser_type = DenoiserType;                       ///< the network
+  using objective_type = ObjectiveType;                     ///< the objective
+  using scalar_type = typename DenoiserType::scalar_type;   ///< the scalar type
+  using Matrix = typename BackendType::template Matrix<scalar_type>;  ///< storage
+  using Context = typename BackendType::Context;                      ///< execution context
 
-  /// Builds the tables of `schedule` once (double precision) and takes ownership of the denoiser.
+  /// Builds the noise kernel's tables from `schedule` once and takes ownership of the denoiser.
   /// Throws std::invalid_argument when T' exceeds the number of steps or is negative.
   Diffusion(ScheduleType schedule, DenoiserType denoiser, DiffusionOptions options = {})
       : m_schedule(std::move(schedule)),
-        m_tables(m_schedule),
+        m_noise(m_schedule),
         m_denoiser(std::move(denoiser)),
         m_options(options) {
-    if (options.sampling_steps < 0 || options.sampling_steps > m_tables.num_steps())
+    if (options.sampling_steps < 0 || options.sampling_steps > m_noise.num_steps())
       throw std::invalid_argument("recdiff::Diffusion: sampling_steps must be in [0, steps = " +
-                                  std::to_string(m_tables.num_steps()) + "], got " +
+                                  std::to_string(m_noise.num_steps()) + "], got " +
                                   std::to_string(options.sampling_steps));
   }
 
-  const ScheduleType& schedule() const noexcept { return m_schedule; }
-  const DiffusionTables& tables() const noexcept { return m_tables; }
-  const DiffusionOptions& options() const noexcept { return m_options; }
-  DenoiserType& denoiser() noexcept { return m_denoiser; }
-  const DenoiserType& denoiser() const noexcept { return m_denoiser; }
+  const ScheduleType& schedule() const noexcept { return m_schedule; }   ///< the schedule
+  const NoiseType& noise_kernel() const noexcept { return m_noise; }     ///< the noise kernel
+  const DiffusionOptions& options() const noexcept { return m_options; } ///< the options
+  DenoiserType& denoiser() noexcept { return m_denoiser; }               ///< the network
+  const DenoiserType& denoiser() const noexcept { return m_denoiser; }   ///< the network
 
-  /// The training objective on a batch x0 (B x I) with gradients: draws steps with `sampler`,
-  /// noises x0, runs the denoiser (dropout on), and back-propagates
-  /// loss = mean_b weight_b * mse_b / p_b into the denoiser's parameter gradients. Feeds the
-  /// per-row weighted losses to the sampler's history. Returns the loss.
-  /// `step_counter` (the global batch index) keys the noise and dropout draws.
+  // --- training, step by step ----------------------------------------------------------------------
+
+  /// Draws one step per row with `sampler` (keyed by the run seed and `counter`, the global batch
+  /// index); returns the steps. The sampler's factors p_b are kept for loss_terms.
+  template <class SamplerType>
+    requires StepSampler<SamplerType>
+  std::span<const int> sample_steps(SamplerType& sampler, std::size_t batch, std::uint32_t counter) {
+    sampler.sample(batch, m_options.seed, counter, m_steps, m_p);
+    return m_steps;
+  }
+
+  /// x_t ~ q(x_k | x0) for the rows' steps (training noise, keyed by `counter`); x0 itself for a
+  /// noiseless kernel. x0 must stay alive until loss_terms().
+  const Matrix& noise(const Context& ctx, const Matrix& x0, std::span<const int> steps,
+                      std::uint32_t counter) {
+    m_x0 = &x0;
+    if (m_noise.is_noiseless()) {
+      m_ws.eps.setZero(x0.rows(), x0.cols());
+      m_x_t_ptr = &x0;
+    } else {
+      m_noise.template q_sample<BackendType, scalar_type>(
+          ctx, x0, steps, NoiseDraw{m_options.seed, philox::Stream::noise, counter, nullptr}, m_ws,
+          m_x_t);
+      m_x_t_ptr = &m_x_t;
+    }
+    return *m_x_t_ptr;
+  }
+
+  /// The denoiser on x_t in training mode (dropout keyed by the run seed and `counter`).
+  const Matrix& denoise(const Context& ctx, const Matrix& x_t, std::span<const int> steps,
+                        std::uint32_t counter) {
+    m_out = &m_denoiser.forward(ctx, x_t, nn::Pass{true, m_options.seed, counter, steps});
+    return *m_out;
+  }
+
+  /// The per-row losses L_b = w_b l_b of the last denoise() against the last noise()'s x0 and x_t
+  /// (host values, valid until the next call), with d loss / d out stored for backward(), where
+  /// loss = (1/B) sum_b L_b / p_b; `p` empty means all 1. mean_batch_loss(result, p) is the loss.
+  std::span<const double> loss_terms(const Context& ctx, std::span<const int> steps,
+                                     std::span<const double> p) {
+    ObjectiveType::template row_terms<BackendType>(ctx, m_noise, steps, p, m_options.reweight,
+                                                   m_rows);
+    ObjectiveType::template loss_and_gradient<BackendType, scalar_type>(
+        ctx, m_noise, m_ws, *m_out, *m_x0, *m_x_t_ptr, m_rows, m_row_loss, m_grad);
+    m_row_loss_host.resize(static_cast<std::size_t>(m_row_loss.rows()));
+    BackendType::download(ctx, m_row_loss, std::span<double>(m_row_loss_host));
+    return m_row_loss_host;
+  }
+
+  /// Back-propagates the stored d loss / d out into the denoiser's parameter gradients (adding to
+  /// them; see nn::Tensor).
+  void backward(const Context& ctx) { m_denoiser.backward(ctx, m_grad, false); }
+
+  /// backward() and d loss / d x0 (B x I): through the denoiser's input and q_sample, plus the
+  /// objective's own dependence on x0 (its target).
+  const Matrix& backward_to_x0(const Context& ctx)
+    requires DifferentiableNoise<NoiseType, BackendType> &&
+             TargetDifferentiableObjective<ObjectiveType, BackendType>
+  {
+    const Matrix* grad_x_t = m_denoiser.backward(ctx, m_grad, true);
+    if (m_noise.is_noiseless())
+      m_grad_x0 = *grad_x_t;
+    else
+      m_noise.template q_sample_backward<BackendType, scalar_type>(ctx, m_ws, *grad_x_t, false,
+                                                                    m_grad_x0);
+    ObjectiveType::template add_target_gradient<BackendType, scalar_type>(ctx, m_grad, m_grad_x0);
+    return m_grad_x0;
+  }
+
+  /// The whole training step on a batch x0 (B x I): sample_steps, noise, denoise, loss_terms, the
+  /// sampler's history update, backward. Returns loss = mean_b L_b / p_b. `counter` (the global
+  /// batch index) keys the noise and dropout draws.
   template <class SamplerType>
     requires StepSampler<SamplerType>
   double loss_and_gradients(const Context& ctx, const Matrix& x0, SamplerType& sampler,
-                            std::uint32_t step_counter) {
-    const auto batch = static_cast<std::size_t>(x0.rows());
-    sampler.sample(batch, m_options.seed, step_counter, m_steps, m_p);
-    const Matrix* x_t = &x0;
-    if (!m_tables.is_noiseless()) {
-      NoiseType::template forward_coefficients<BackendType, scalar_type>(ctx, m_tables, m_steps, m_coef_a,
-                                                                         m_coef_b);
-      NoiseType::template q_sample<BackendType, scalar_type>(ctx, x0, m_coef_a, m_coef_b,
-                                                             m_options.seed, step_counter, m_x_t,
-                                                             m_eps);
-      x_t = &m_x_t;
-    } else {
-      m_eps.setZero(x0.rows(), x0.cols());
-    }
-    m_denoiser.forward(ctx, *x_t, m_steps, true, m_options.seed, step_counter, m_out);
-    ObjectiveType::template row_terms<BackendType>(ctx, m_tables, m_steps, m_p, m_options.reweight,
-                                                   m_rows);
-    ObjectiveType::template loss_and_gradient<BackendType, scalar_type>(ctx, m_out, x0, *x_t, m_eps,
-                                                                        m_rows, m_row_loss, m_grad);
-    m_row_loss_host.resize(batch);
-    BackendType::download(ctx, m_row_loss, std::span<double>(m_row_loss_host));
-    const double loss = mean_batch_loss(m_row_loss_host, m_p);
-    sampler.update(m_steps, m_row_loss_host);
-    m_denoiser.backward(ctx, m_grad);
+                            std::uint32_t counter) {
+    const auto steps = sample_steps(sampler, static_cast<std::size_t>(x0.rows()), counter);
+    const Matrix& x_t = noise(ctx, x0, steps, counter);
+    denoise(ctx, x_t, steps, counter);
+    const auto row_loss = loss_terms(ctx, steps, m_p);
+    const double loss = mean_batch_loss(row_loss, m_p);
+    sampler.update(steps, row_loss);
+    backward(ctx);
     return loss;
   }
 
-  /// Runs the reverse chain on the CSR rows `users` of `input` (the users' clean interaction
-  /// vectors, entries valued by `value(position, length)`), writing the final x (B x I) to `out`.
-  /// With T' = 0 the first denoiser pass reads the rows sparsely (first layer as CSR x dense), and
-  /// where the policies allow it (options().latent_chain) the whole chain runs in the denoiser's
-  /// first hidden space (LatentReverseChain).
+  // --- inference -----------------------------------------------------------------------------------
+
+  /// Runs the reverse chain from the CSR rows `users` of `input` (the users' clean interaction
+  /// vectors, entries valued by value(position, length)), writing the final x (B x I) to `out`.
+  /// With T' = 0 the first denoiser pass reads the rows sparsely (SparseInputDenoiser), and where
+  /// the policies allow it (options().latent_chain) the whole chain runs in the denoiser's first
+  /// hidden space (LatentReverseChain). Noise is keyed by the user ids.
   template <class ValueFn>
   void reverse_chain(const Context& ctx, const InteractionMatrix& input,
-                     std::span<const index_t> users, ValueFn value, std::uint32_t step_counter,
-                     Matrix& out) {
-    if constexpr (LatentChainDenoiser<DenoiserType, BackendType> &&
-                  ObjectiveType::output_is_x0 && NoiseType::linear_posterior_mean) {
-      if (m_options.latent_chain && m_options.sampling_steps == 0 && !m_options.sampling_noise &&
+                     std::span<const index_t> users, ValueFn value, Matrix& out) {
+    if constexpr (LatentChainDenoiser<DenoiserType, BackendType> && ObjectiveType::output_is_x0 &&
+                  GaussianNoise<NoiseType>) {
+      if (m_options.latent_chain && starts_clean() && !m_options.sampling_noise &&
           m_denoiser.input_is_linear()) {
-        m_latent.run(ctx, m_denoiser, m_tables, input, users, value, out);
+        m_latent.run(ctx, m_denoiser, m_noise, input, users, value, out);
         return;
       }
     }
-    const auto batch = static_cast<std::int64_t>(users.size());
     BackendType::densify(ctx, input, users, m_x, value);
-    const int steps = m_tables.num_steps();
-    bool sparse_input = true;
-    if (m_options.sampling_steps > 0 && !m_tables.is_noiseless()) {
-      // Start from q_sample(x0, T' - 1) with fresh noise: the input is then dense.
-      m_steps.assign(static_cast<std::size_t>(batch), m_options.sampling_steps - 1);
-      NoiseType::template forward_coefficients<BackendType, scalar_type>(ctx, m_tables, m_steps, m_coef_a,
-                                                                         m_coef_b);
-      NoiseType::template q_sample<BackendType, scalar_type>(ctx, m_x, m_coef_a, m_coef_b,
-                                                             m_options.seed, step_counter, m_x,
-                                                             m_eps);
-      sparse_input = false;
+    run_chain(ctx, users, out, [&](std::span<const int> steps) -> const Matrix& {
+      if constexpr (SparseInputDenoiser<DenoiserType, BackendType>)
+        return m_denoiser.forward_sparse(ctx, input, users, value,
+                                         nn::Pass{false, m_options.seed, 0, steps});
+      else
+        return m_denoiser.forward(ctx, m_x, nn::Pass{false, m_options.seed, 0, steps});
+    });
+  }
+
+  /// The reverse chain from a dense batch x (B x I, e.g. latent vectors); row b's noise is keyed by
+  /// row_ids[b] (one id per row, e.g. the user ids).
+  /// @throws std::invalid_argument when row_ids does not hold one id per row
+  void reverse_chain_dense(const Context& ctx, const Matrix& x, std::span<const index_t> row_ids,
+                           Matrix& out) {
+    if (static_cast<std::int64_t>(row_ids.size()) != x.rows())
+      throw std::invalid_argument("recdiff::Diffusion::reverse_chain_dense: " +
+                                  std::to_string(row_ids.size()) + " row ids for " +
+                                  std::to_string(x.rows()) + " rows");
+    m_x = x;
+    run_chain(ctx, row_ids, out, [&](std::span<const int> steps) -> const Matrix& {
+      return m_denoiser.forward(ctx, m_x, nn::Pass{false, m_options.seed, 0, steps});
+    });
+  }
+
+ private:
+  bool starts_clean() const noexcept {
+    return m_options.sampling_steps == 0 || m_noise.is_noiseless();
+  }
+
+  // The chain from m_x (the clean input): optionally noised to step T' - 1, then k = T-1 .. 0.
+  // `first_forward` computes the first denoiser pass while x is still the clean input.
+  template <class FirstForward>
+  void run_chain(const Context& ctx, std::span<const index_t> row_ids, Matrix& out,
+                 FirstForward first_forward) {
+    const auto batch = static_cast<std::size_t>(m_x.rows());
+    BackendType::upload(ctx, row_ids, static_cast<std::int64_t>(row_ids.size()), 1, m_row_keys);
+    const int steps = m_noise.num_steps();
+    const auto draw = [&](std::uint32_t counter) {
+      return NoiseDraw{m_options.seed, philox::Stream::inference, counter, m_row_keys.data()};
+    };
+    bool clean = starts_clean();
+    if (!clean) {
+      // Start from q_sample(x0, T' - 1), drawn with the counter T (reverse steps use 0..T-1).
+      m_chain_steps.assign(batch, m_options.sampling_steps - 1);
+      m_noise.template q_sample<BackendType, scalar_type>(
+          ctx, m_x, m_chain_steps, draw(static_cast<std::uint32_t>(steps)), m_ws, m_x);
     }
     for (int k = steps - 1; k >= 0; --k) {
-      m_steps.assign(static_cast<std::size_t>(batch), k);
-      if (sparse_input)
-        m_denoiser.forward_sparse(ctx, input, users, value, m_steps, m_out);
-      else
-        m_denoiser.forward(ctx, m_x, m_steps, false, m_options.seed, step_counter, m_out);
-      sparse_input = false;
-      if (m_tables.is_noiseless()) {
-        m_x.swap(m_out);  // DiffRec's s = 0 case: x = f(x, k)
+      m_chain_steps.assign(batch, k);
+      const Matrix& f =
+          clean ? first_forward(std::span<const int>(m_chain_steps))
+                : m_denoiser.forward(ctx, m_x, nn::Pass{false, m_options.seed, 0, m_chain_steps});
+      clean = false;
+      if (m_noise.is_noiseless()) {
+        m_x = f;  // DiffRec's s = 0 case: x = f(x, k)
         continue;
       }
-      const Matrix* x0_hat = &m_out;
+      const Matrix* x0_hat = &f;
       if constexpr (!ObjectiveType::output_is_x0) {
-        ObjectiveType::template row_terms<BackendType>(ctx, m_tables, m_steps, {}, m_options.reweight,
-                                                       m_rows);
-        ObjectiveType::template x0_hat<BackendType, scalar_type>(ctx, m_out, m_x, m_rows, m_x0_hat);
+        ObjectiveType::template row_terms<BackendType>(ctx, m_noise, m_chain_steps, {},
+                                                       m_options.reweight, m_rows);
+        ObjectiveType::template x0_hat<BackendType, scalar_type>(ctx, m_noise, f, m_x, m_rows,
+                                                                 m_x0_hat);
         x0_hat = &m_x0_hat;
       }
-      NoiseType::template posterior_coefficients<BackendType, scalar_type>(
-          ctx, m_tables, m_steps, m_coef1, m_coef2, m_noise_std);
-      if (m_options.sampling_noise)
-        NoiseType::template reverse_step<BackendType, scalar_type>(
-            ctx, *x0_hat, m_x, m_coef1, m_coef2, m_noise_std, m_options.seed,
-            step_counter + static_cast<std::uint32_t>(k), m_x);
-      else
-        NoiseType::template posterior_mean<BackendType, scalar_type>(ctx, *x0_hat, m_x, m_coef1,
-                                                                     m_coef2, m_x);
+      m_noise.template reverse_step<BackendType, scalar_type>(
+          ctx, *x0_hat, m_x, m_chain_steps, draw(static_cast<std::uint32_t>(k)),
+          m_options.sampling_noise, m_ws, m_x);
     }
     out.swap(m_x);
   }
 
- private:
   ScheduleType m_schedule;
-  DiffusionTables m_tables;
+  NoiseType m_noise;
   DenoiserType m_denoiser;
   DiffusionOptions m_options;
   // Work buffers, allocated once per batch shape and reused.
-  std::vector<int> m_steps;
+  typename NoiseType::template Workspace<BackendType, scalar_type> m_ws;
+  std::vector<int> m_steps, m_chain_steps;
   std::vector<double> m_p;
   std::vector<double> m_row_loss_host;
   typename BackendType::template Matrix<double> m_rows, m_row_loss;
-  Matrix m_coef_a, m_coef_b, m_coef1, m_coef2, m_noise_std;
-  Matrix m_x_t, m_eps, m_out, m_grad, m_x, m_x0_hat;
+  typename BackendType::template Matrix<index_t> m_row_keys;
+  Matrix m_x_t, m_grad, m_grad_x0, m_x, m_x0_hat;
+  const Matrix* m_x0 = nullptr;
+  const Matrix* m_x_t_ptr = nullptr;
+  const Matrix* m_out = nullptr;
   LatentReverseChain<BackendType, DenoiserType> m_latent;
 };
 

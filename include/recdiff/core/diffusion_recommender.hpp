@@ -16,24 +16,35 @@
 #include <recdiff/error.hpp>
 #include <recdiff/eval/score_matrix.hpp>
 #include <recdiff/io/checkpoint.hpp>
+#include <recdiff/io/model_state.hpp>
+#include <recdiff/nn/parameter.hpp>
 
 namespace recdiff {
 
 /// Trains and serves a diffusion recommender.
 ///
+/// Checkpoints hold components by name: the text entries "model", "config" and "optimizer" (the
+/// optimiser's name), every denoiser parameter under its own name, the optimiser's state under
+/// "optimizer." and the sampler's under "sampler.state". Checkpoints written before the
+/// "optimizer" entry existed (format 1 of recdiff 0.1: AdamW state under the same names) load
+/// unchanged.
+///
 /// @tparam DiffusionType a Diffusion<...> instantiation
-/// @tparam OptimizerType constructible from the denoiser's parameters() and an OptimizerConfig
+/// @tparam OptimizerType an Optimizer, constructible from the denoiser's parameter list and its
+///                       config type
 /// @tparam SamplerType   a StepSampler (ImportanceSampler, UniformSampler)
 /// @tparam InputType     the input weighting (BinaryInput, TimeLinearInput)
 template <class DiffusionType, class OptimizerType, class SamplerType, class InputType>
 class DiffusionRecommender {
  public:
-  using scalar_type = typename DiffusionType::scalar_type;
-  using Matrix = typename DiffusionType::Matrix;
-  using Context = typename DiffusionType::Context;
+  using BackendOf = typename DiffusionType::backend_type;   ///< the backend
+  using scalar_type = typename DiffusionType::scalar_type;  ///< the scalar type
+  using Matrix = typename DiffusionType::Matrix;            ///< storage
+  using Context = typename DiffusionType::Context;          ///< execution context
+  /// The optimiser's hyper-parameters.
   using OptimizerConfig =
       std::remove_cvref_t<decltype(std::declval<const OptimizerType&>().config())>;
-  /// Copies of every parameter tensor, in parameters() order.
+  /// Copies of every parameter tensor, in parameter order.
   using Snapshot = std::vector<Matrix>;
 
   /// `context_arg` constructs the backend's Context: the thread count on the CPU (0 = all cores),
@@ -49,6 +60,7 @@ class DiffusionRecommender {
                      std::uint32_t step) {
     State& s = *m_state;
     BackendOf::densify(s.ctx, train, users, s.x0, s.input);
+    s.optimizer.zero_grad();
     const double loss = s.diffusion.loss_and_gradients(s.ctx, s.x0, s.sampler, step);
     s.optimizer.step(s.ctx);
     ++s.updates;
@@ -58,27 +70,33 @@ class DiffusionRecommender {
   /// Scores (users.size() x items): the reverse chain from the users' rows of `input`.
   void score(const InteractionMatrix& input, std::span<const index_t> users, ScoreMatrix& out) {
     State& s = *m_state;
-    s.diffusion.reverse_chain(s.ctx, input, users, s.input, 0xFFFFFFF0u, s.scores);
+    s.diffusion.reverse_chain(s.ctx, input, users, s.input, s.scores);
     if constexpr (std::is_same_v<Matrix, ScoreMatrix>) {
       out.swap(s.scores);
     } else {
       out.resize(s.scores.rows(), s.scores.cols());
-      BackendOf::download(s.ctx, s.scores, std::span<float>(out.data(), static_cast<std::size_t>(out.size())));
+      BackendOf::download(s.ctx, s.scores,
+                          std::span<float>(out.data(), static_cast<std::size_t>(out.size())));
     }
+  }
+
+  /// The denoiser's parameters (names and tensors).
+  const nn::ParameterList<BackendOf, scalar_type>& parameters() const noexcept {
+    return m_state->params;
   }
 
   /// A copy of the parameters (to keep the best epoch's).
   Snapshot snapshot() const {
     Snapshot snap;
-    for (const auto& p : m_state->diffusion.denoiser().parameters()) snap.push_back(*p.value);
+    for (const auto& p : m_state->params) snap.push_back(p.value());
     return snap;
   }
   /// Restores parameters from snapshot().
   void restore(const Snapshot& snap) {
-    auto params = m_state->diffusion.denoiser().parameters();
+    const auto& params = m_state->params;
     if (snap.size() != params.size())
       throw std::invalid_argument("recdiff::DiffusionRecommender::restore: snapshot of another model");
-    for (std::size_t i = 0; i < params.size(); ++i) *params[i].value = snap[i];
+    for (std::size_t i = 0; i < params.size(); ++i) params[i].value() = snap[i];
   }
 
   /// Writes the parameters, the optimiser and sampler state and `config` (free text describing the
@@ -89,93 +107,69 @@ class DiffusionRecommender {
     CheckpointWriter w;
     w.add_text("model", model_name);
     w.add_text("config", config);
-    auto params = const_cast<DiffusionType&>(s.diffusion).denoiser().parameters();
-    const auto& opt = s.optimizer.state();
-    std::vector<scalar_type> host;
-    auto add = [&](const std::string& name, const Matrix& m) {
-      host.resize(static_cast<std::size_t>(m.rows() * m.cols()));
-      BackendOf::download(s.ctx, m, std::span<scalar_type>(host));
-      w.add_tensor(name, static_cast<std::uint64_t>(m.rows()), static_cast<std::uint64_t>(m.cols()),
-                   host.data());
-    };
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      add(params[i].name, *params[i].value);
-      add("optimizer.m." + params[i].name, opt[i].m);
-      add("optimizer.v." + params[i].name, opt[i].v);
-      const double step = static_cast<double>(opt[i].step);
-      w.add_tensor("optimizer.step." + params[i].name, 1, 1, &step);
-    }
+    w.add_text("optimizer", OptimizerType::name);
+    save_parameters<BackendOf, scalar_type>(s.ctx, w, s.params, "");
+    s.optimizer.save_state(s.ctx, w, "optimizer.");
     const std::vector<double> sampler = s.sampler.state();
     w.add_tensor("sampler.state", 1, sampler.size(), sampler.data());
     w.write(path);
   }
 
   /// Reads what save() wrote into this model, which must have the same architecture. Any
-  /// mismatch (another model, other shapes) or a corrupt file raises IoError; on error the model
-  /// is left unchanged.
+  /// mismatch (another model, another optimiser, other shapes) or a corrupt file raises IoError
+  /// saying what to do; on error the model is left unchanged (every component is read before any
+  /// is installed).
   void load(const std::filesystem::path& path, const std::string& model_name) {
     const CheckpointReader r(path);
     if (r.text("model") != model_name)
-      throw IoError(path, "holds a '" + r.text("model") + "' model, expected '" + model_name + "'");
+      throw IoError(path, "holds a '" + r.text("model") + "' model, expected '" + model_name +
+                              "': load it into a model of that type");
+    const std::string optimizer = r.has("optimizer") ? r.text("optimizer") : "adamw";
+    if (optimizer != OptimizerType::name)
+      throw IoError(path, "was trained with the '" + optimizer + "' optimiser, this model uses '" +
+                              std::string(OptimizerType::name) +
+                              "': build the model with that optimiser to resume training");
     State& s = *m_state;
-    auto params = s.diffusion.denoiser().parameters();
-    // Read everything first, so that a failure leaves the model untouched.
-    std::vector<std::vector<scalar_type>> values, ms, vs;
-    std::vector<std::int64_t> steps;
-    for (const auto& p : params) {
-      const auto rows = static_cast<std::uint64_t>(p.value->rows());
-      const auto cols = static_cast<std::uint64_t>(p.value->cols());
-      values.push_back(r.tensor<scalar_type>(p.name, rows, cols));
-      ms.push_back(r.tensor<scalar_type>("optimizer.m." + p.name, rows, cols));
-      vs.push_back(r.tensor<scalar_type>("optimizer.v." + p.name, rows, cols));
-      steps.push_back(static_cast<std::int64_t>(r.tensor<double>("optimizer.step." + p.name, 1, 1)[0]));
-    }
+    StagedLoad staged;
+    staged.push_back(stage_parameters<BackendOf, scalar_type>(s.ctx, r, s.params, ""));
+    staged.push_back(s.optimizer.stage_state(s.ctx, r, "optimizer."));
     const auto sampler_shape = r.shape("sampler.state");
-    const auto sampler_state = r.tensor<double>("sampler.state", 1, sampler_shape.second);
     SamplerType sampler = s.sampler;
-    sampler.set_state(sampler_state);
-    auto& opt = s.optimizer.state();
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      const auto rows = params[i].value->rows(), cols = params[i].value->cols();
-      BackendOf::upload(s.ctx, std::span<const scalar_type>(values[i]), rows, cols, *params[i].value);
-      BackendOf::upload(s.ctx, std::span<const scalar_type>(ms[i]), rows, cols, opt[i].m);
-      BackendOf::upload(s.ctx, std::span<const scalar_type>(vs[i]), rows, cols, opt[i].v);
-      opt[i].step = steps[i];
-    }
-    s.sampler = std::move(sampler);
+    sampler.set_state(r.tensor<double>("sampler.state", 1, sampler_shape.second));
+    staged.push_back([&s, sampler = std::move(sampler)]() mutable { s.sampler = std::move(sampler); });
+    commit(staged);
   }
 
-  DiffusionType& diffusion() noexcept { return m_state->diffusion; }
-  const DiffusionType& diffusion() const noexcept { return m_state->diffusion; }
-  OptimizerType& optimizer() noexcept { return m_state->optimizer; }
-  SamplerType& sampler() noexcept { return m_state->sampler; }
-  const InputType& input_weighting() const noexcept { return m_state->input; }
-  const Context& context() const noexcept { return m_state->ctx; }
+  DiffusionType& diffusion() noexcept { return m_state->diffusion; }              ///< the model
+  const DiffusionType& diffusion() const noexcept { return m_state->diffusion; }  ///< the model
+  OptimizerType& optimizer() noexcept { return m_state->optimizer; }              ///< optimiser
+  SamplerType& sampler() noexcept { return m_state->sampler; }                    ///< step sampler
+  const InputType& input_weighting() const noexcept { return m_state->input; }    ///< x0 values
+  const Context& context() const noexcept { return m_state->ctx; }                ///< context
   /// Optimisation steps taken so far.
   std::int64_t updates() const noexcept { return m_state->updates; }
 
  private:
-  using BackendOf = typename DiffusionType::backend_type;
-
-  // Everything lives behind one pointer: the optimiser holds pointers into the denoiser, so the
-  // denoiser must never move once the optimiser exists.
+  // Everything lives behind one pointer: the optimiser and the parameter list hold pointers into
+  // the denoiser, so the denoiser must never move once they exist.
   struct State {
     State(DiffusionType d, const OptimizerConfig& opt, SamplerType smp, InputType in,
           int context_arg)
         : ctx(context_arg),
           diffusion(std::move(d)),
-          optimizer(diffusion.denoiser().parameters(), opt),
+          params(nn::parameters_of(diffusion.denoiser())),
+          optimizer(params, opt),
           sampler(std::move(smp)),
           input(std::move(in)) {}
     Context ctx;
     DiffusionType diffusion;
+    nn::ParameterList<BackendOf, scalar_type> params;
     OptimizerType optimizer;
     SamplerType sampler;
     InputType input;
     Matrix x0, scores;
     std::int64_t updates = 0;
   };
-
 
   std::unique_ptr<State> m_state;
 };

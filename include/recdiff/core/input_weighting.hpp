@@ -18,8 +18,9 @@ struct BinaryInput : UnitValue {
   static constexpr const char* name = "binary";
 };
 
-/// T-DiffRec's weights (diffrec.md section 9): the m-th of a user's M interactions, in row order
-/// (earliest first), weighs w_min + m (w_max - w_min) / (M - 1); a single interaction weighs w_min.
+/// T-DiffRec's weights (Wang et al., SIGIR 2023, section 3.5, Eq. 16): the m-th of a user's M
+/// interactions, in row order (earliest first), weighs w_min + m (w_max - w_min) / (M - 1); a single
+/// interaction weighs w_min. Weights lie in (0, 1]: they scale a binary interaction down.
 struct TimeLinearInput {
   static constexpr const char* name = "time-linear";
   double w_min = 0.1;
@@ -27,8 +28,8 @@ struct TimeLinearInput {
 
   TimeLinearInput() = default;
   TimeLinearInput(double min_weight, double max_weight) : w_min(min_weight), w_max(max_weight) {
-    if (!(min_weight > 0 && min_weight <= max_weight))
-      throw std::invalid_argument("recdiff::TimeLinearInput: need 0 < w_min <= w_max, got " +
+    if (!(min_weight > 0 && min_weight <= max_weight && max_weight <= 1))
+      throw std::invalid_argument("recdiff::TimeLinearInput: need 0 < w_min <= w_max <= 1, got " +
                                   std::to_string(min_weight) + " and " +
                                   std::to_string(max_weight));
   }

@@ -19,7 +19,7 @@
 #include <recdiff/backend/op.hpp>
 #include <recdiff/config.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
-#include <recdiff/schedule/diffusion_tables.hpp>
+#include <recdiff/nn/pass.hpp>
 
 namespace recdiff {
 
@@ -55,8 +55,8 @@ struct Axpby {
 
 }  // namespace latent_detail
 
-/// The exact latent-space reverse chain for an Mlp-like denoiser (one with first_weight_items_t(),
-/// last_layer() and hidden_from_item_product()).
+/// The exact latent-space reverse chain for a LatentChainDenoiser (Mlp) under a GaussianNoise
+/// kernel, whose posterior mean coefficients it reads.
 template <class BackendType, class DenoiserType>
 class LatentReverseChain {
  public:
@@ -67,8 +67,8 @@ class LatentReverseChain {
   /// Runs the chain k = T-1..0 from the users' rows of `input` (entries valued by
   /// `value(position, length)`) and
   /// writes the final iterate (B x I) to `out`. The denoiser's weights are read as they are now.
-  template <class ValueFn>
-  void run(const Context& ctx, DenoiserType& net, const DiffusionTables& tables,
+  template <class NoiseType, class ValueFn>
+  void run(const Context& ctx, DenoiserType& net, const NoiseType& noise,
            const InteractionMatrix& input, std::span<const index_t> users, ValueFn value,
            Matrix& out) {
     const auto& w1t = net.first_weight_items_t();  // I x h1
@@ -84,24 +84,23 @@ class LatentReverseChain {
     BackendType::sparse_times(ctx, input, users, value, w1t, T(0), m_z);
     m_g.setZero(rows, last.weight().cols());
     double alpha = 1.0, beta = 0.0;
-    const auto& coef1 = tables.posterior_mean_coef1();
-    const auto& coef2 = tables.posterior_mean_coef2();
-    for (int k = tables.num_steps() - 1; k >= 0; --k) {
+    for (int k = noise.num_steps() - 1; k >= 0; --k) {
       m_steps.assign(static_cast<std::size_t>(rows), k);
-      net.hidden_from_item_product(ctx, m_z, m_steps, m_h);
+      const Matrix& h = net.hidden_from_item_product(ctx, m_z, nn::Pass{false, 0, 0, m_steps});
       // The plain chain applies the coefficients as T values; do the same.
-      const T c1 = static_cast<T>(coef1[static_cast<std::size_t>(k)]);
-      const T c2 = static_cast<T>(coef2[static_cast<std::size_t>(k)]);
+      const auto [coef1, coef2] = noise.posterior_mean_coefficients(k);
+      const T c1 = static_cast<T>(coef1);
+      const T c2 = static_cast<T>(coef2);
       if (k > 0) {
         // z <- c2 z + c1 (h M + v)
-        BackendType::gemm(ctx, c1, m_h, Op::none, m_m, Op::none, c2, m_z);
+        BackendType::gemm(ctx, c1, h, Op::none, m_m, Op::none, c2, m_z);
         BackendType::for_each(ctx, rows, m_z.cols(),
                               latent_detail::ScaleAddRow<T>{m_z.data(), m_v.data(), m_z.cols(),
                                                             T(1), c1});
       }
       // G <- c2 G + c1 h
       BackendType::for_each(ctx, rows, m_g.cols(),
-                            latent_detail::Axpby<T>{m_g.data(), m_h.data(), m_g.cols(), c2, c1});
+                            latent_detail::Axpby<T>{m_g.data(), h.data(), m_g.cols(), c2, c1});
       alpha *= static_cast<double>(c2);
       beta = static_cast<double>(c1) + static_cast<double>(c2) * beta;
     }
@@ -121,7 +120,7 @@ class LatentReverseChain {
   }
 
  private:
-  Matrix m_m, m_v, m_z, m_g, m_h, m_x0;
+  Matrix m_m, m_v, m_z, m_g, m_x0;
   std::vector<int> m_steps;
 };
 

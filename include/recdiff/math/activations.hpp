@@ -122,4 +122,21 @@ struct ActivationGradient {
   }
 };
 
+/// Fused kernel: dx(i, j) = dy(i, j) act'(x) computed from the output y(i, j), out of place (dx
+/// may equal dy). The gradient w.r.t. a layer's activations becomes the gradient w.r.t. its
+/// pre-activations in one pass.
+template <class T, class ActivationType>
+struct ActivationGradientTo {
+  T* dx;              ///< rows x cols, row-major (written)
+  const T* dy;        ///< incoming gradient, same shape
+  const T* y;         ///< the activation output of the forward pass, same shape
+  std::int64_t cols;  ///< row stride of all three
+  ActivationType act;
+
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t i, std::int64_t j) const {
+    const std::int64_t k = i * cols + j;
+    dx[k] = dy[k] * act.derivative(y[k]);
+  }
+};
+
 }  // namespace recdiff

@@ -28,6 +28,7 @@ enum class Stream : std::uint32_t {
   shuffle = 5,       ///< epoch permutations and data splits
   latent = 6,        ///< VAE reparameterisation noise
   user = 7,          ///< free for user code
+  inference = 8,     ///< noise of the reverse chain at inference (T' > 0 start, sampling noise)
 };
 
 namespace detail {

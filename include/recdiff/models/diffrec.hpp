@@ -62,11 +62,16 @@ struct DiffRecConfig {
     if (steps < 1) fail("steps must be >= 1, got " + std::to_string(steps));
     if (!(noise_scale >= 0)) fail("noise_scale must be >= 0");
     if (!(noise_min > 0 && noise_max > 0)) fail("noise_min and noise_max must be > 0");
-    if (noise_min > noise_max) fail("noise_min must not exceed noise_max");
+    if (!(noise_min < noise_max))
+      fail("noise_min must be smaller than noise_max (the variance schedule rises from one to the "
+           "other), got noise_min = " + std::to_string(noise_min) + " and noise_max = " +
+           std::to_string(noise_max));
     if (sampling_steps < 0 || sampling_steps > steps) fail("sampling_steps must be in [0, steps]");
     if (!(dropout >= 0 && dropout < 1)) fail("dropout must be in [0, 1)");
     if (w_min != 0 || w_max != 0)
-      if (!(w_min > 0 && w_min <= w_max)) fail("time weights need 0 < w_min <= w_max");
+      if (!(w_min > 0 && w_min <= w_max && w_max <= 1))
+        fail("time weights need 0 < w_min <= w_max <= 1, got w_min = " + std::to_string(w_min) +
+             " and w_max = " + std::to_string(w_max));
   }
 
   /// key=value lines (stored in checkpoints and JSON reports).

@@ -12,16 +12,18 @@
 
 namespace recdiff::nn {
 
-/// sums(j) = sum over rows of x(r, j), for the columns of block `b` (kColumns columns per block).
-/// Each column is summed in row order by one invocation, so the result is the same at any thread
-/// count; rows are walked contiguously inside a block, which keeps the row-major reads cache friendly.
+/// sums(j) = sum over rows of x(r, j) (or sums(j) + that sum when `accumulate`), for the columns of
+/// block `b` (kColumns columns per block). Each column is summed in row order by one invocation, so
+/// the result is the same at any thread count; rows are walked contiguously inside a block, which
+/// keeps the row-major reads cache friendly.
 template <class T>
 struct ColumnSums {
   static constexpr std::int64_t kColumns = 64;  ///< columns per block (one invocation)
   const T* x;         ///< rows x cols, row-major
-  T* sums;            ///< cols entries (overwritten)
+  T* sums;            ///< cols entries (overwritten, or added to when accumulate)
   std::int64_t rows;  ///< rows of x
   std::int64_t cols;  ///< columns (and row stride) of x
+  bool accumulate = false;  ///< add to sums instead of overwriting
 
   /// Number of blocks (invocations) for `cols` columns.
   static constexpr std::int64_t blocks(std::int64_t columns) {
@@ -31,11 +33,16 @@ struct ColumnSums {
   RECDIFF_HOST_DEVICE void operator()(std::int64_t b) const {
     const std::int64_t begin = b * kColumns;
     const std::int64_t end = begin + kColumns < cols ? begin + kColumns : cols;
-    for (std::int64_t j = begin; j < end; ++j) sums[j] = T(0);
+    // The column's own sum first, then one addition: accumulating gives the bits of
+    // "previous + sum", and overwriting the bits of the plain sum.
+    T local[kColumns];
+    for (std::int64_t j = begin; j < end; ++j) local[j - begin] = T(0);
     for (std::int64_t r = 0; r < rows; ++r) {
       const T* row = x + r * cols;
-      for (std::int64_t j = begin; j < end; ++j) sums[j] += row[j];
+      for (std::int64_t j = begin; j < end; ++j) local[j - begin] += row[j];
     }
+    for (std::int64_t j = begin; j < end; ++j)
+      sums[j] = accumulate ? sums[j] + local[j - begin] : local[j - begin];
   }
 };
 

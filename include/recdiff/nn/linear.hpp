@@ -1,31 +1,47 @@
 #pragma once
 /// @file
-/// Linear: a fully connected layer y = act(x W^T + b) with a hand-written backward pass.
+/// Linear: the fully connected layer y = act(x W^T + b) as a Module, with the activation fused into
+/// the bias pass. (A first layer that reads CSR rows is nn::InputLinear.)
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
-#include <vector>
+#include <type_traits>
 
 #include <recdiff/backend/op.hpp>
 #include <recdiff/concepts/backend.hpp>
+#include <recdiff/config.hpp>
 #include <recdiff/math/activations.hpp>
 #include <recdiff/nn/init.hpp>
 #include <recdiff/nn/kernels.hpp>
 #include <recdiff/nn/parameter.hpp>
+#include <recdiff/nn/pass.hpp>
 
 namespace recdiff::nn {
 
-/// A fully connected layer: W is out x in (row-major), b is 1 x out, and the forward pass computes
-/// y = act(x W^T + b) for a batch x (B x in). The layer keeps no activations: the model that owns
-/// it stores the inputs and outputs its backward pass needs, so one buffer per tensor suffices.
+namespace detail {
+[[noreturn]] inline void linear_shape_error(const char* method, std::int64_t got,
+                                            std::int64_t expected) {
+  throw std::invalid_argument(std::string("recdiff::nn::Linear::") + method + ": input has " +
+                              std::to_string(got) + " columns, expected " +
+                              std::to_string(expected));
+}
+}  // namespace detail
+
+/// A fully connected layer, W out x in (row-major), b 1 x out: y = act(x W^T + b) for a batch x
+/// (B x in). One GEMM, then bias and activation in one fused pass; backward first turns dy into the
+/// pre-activation gradient with act' read off the stored output (one pass), then dW += d^T x,
+/// db += column sums of d and, when asked, dx = d W.
 ///
-/// The gradients dW and db are overwritten (not accumulated) by backward().
-/// @tparam BackendType a backend (recdiff::CpuBackend): `Matrix<T>`, `Context`, gemm, for_each
-/// @tparam T float, or double for finite-difference checks
-template <class BackendType, class T>
+/// Keeps a pointer to the input of the last forward() (it must stay alive until backward()) and its
+/// own output.
+/// @tparam BackendType a Backend; @tparam T float, or double for finite-difference checks
+/// @tparam ActivationType an activation functor (math/activations.hpp); Identity for a readout
+template <class BackendType, class T, class ActivationType = Identity>
 class Linear {
  public:
+  using backend_type = BackendType;                         ///< the backend
+  using scalar_type = T;                                    ///< the scalar type
   using Matrix = typename BackendType::template Matrix<T>;  ///< storage
   using Context = typename BackendType::Context;            ///< execution context
 
@@ -34,121 +50,132 @@ class Linear {
 
   /// A layer in_features -> out_features with zero parameters; call initialize() to draw them.
   /// @throws std::invalid_argument unless both sizes are positive
-  Linear(int in_features, int out_features) {
-    if (in_features <= 0 || out_features <= 0)
-      throw std::invalid_argument("recdiff::nn::Linear: sizes must be positive, got " +
-                                  std::to_string(in_features) + " -> " +
-                                  std::to_string(out_features));
-    m_weight = zeros<Matrix>(out_features, in_features);
-    m_bias = zeros<Matrix>(1, out_features);
-    m_weight_grad = zeros<Matrix>(out_features, in_features);
-    m_bias_grad = zeros<Matrix>(1, out_features);
-  }
+  Linear(int in_features, int out_features, ActivationType act = {})
+      : m_weight(checked(in_features, out_features), in_features), m_bias(1, out_features),
+        m_act(act) {}
 
   /// Draws W and b under `init` (nn/init.hpp) with Philox keys weight_key(layer_index) for W and
   /// weight_key(layer_index) + 1 for b; distinct layers of a model use distinct layer indices.
   void initialize(const Context& ctx, Init init, std::uint64_t seed, std::uint32_t layer_index) {
-    fill_normal<BackendType>(ctx, m_weight, weight_stddev(in_features(), out_features()), seed,
+    fill_normal<BackendType>(ctx, m_weight.value, weight_stddev(in_features(), out_features()), seed,
                              weight_key(layer_index));
     if (bias_stddev(init) > 0)
-      fill_normal<BackendType>(ctx, m_bias, bias_stddev(init), seed, weight_key(layer_index) + 1);
+      fill_normal<BackendType>(ctx, m_bias.value, bias_stddev(init), seed,
+                               weight_key(layer_index) + 1);
     else
-      m_bias.setZero();
+      m_bias.value.setZero();
   }
 
   /// Input width.
-  int in_features() const noexcept { return static_cast<int>(m_weight.cols()); }
+  int in_features() const noexcept { return static_cast<int>(m_weight.value.cols()); }
   /// Output width.
-  int out_features() const noexcept { return static_cast<int>(m_weight.rows()); }
+  int out_features() const noexcept { return static_cast<int>(m_weight.value.rows()); }
   /// Number of scalars in W and b.
-  std::size_t num_parameters() const noexcept {
-    return static_cast<std::size_t>(m_weight.size() + m_bias.size());
-  }
+  std::size_t num_parameters() const noexcept { return m_weight.size() + m_bias.size(); }
+  /// The activation.
+  const ActivationType& activation() const noexcept { return m_act; }
 
   /// W (out x in).
-  Matrix& weight() noexcept { return m_weight; }
-  const Matrix& weight() const noexcept { return m_weight; }
+  Matrix& weight() noexcept { return m_weight.value; }
+  const Matrix& weight() const noexcept { return m_weight.value; }
   /// b (1 x out).
-  Matrix& bias() noexcept { return m_bias; }
-  const Matrix& bias() const noexcept { return m_bias; }
-  /// dLoss/dW from the last backward().
-  const Matrix& weight_grad() const noexcept { return m_weight_grad; }
-  /// dLoss/db from the last backward().
-  const Matrix& bias_grad() const noexcept { return m_bias_grad; }
+  Matrix& bias() noexcept { return m_bias.value; }
+  const Matrix& bias() const noexcept { return m_bias.value; }
+  /// dLoss/dW accumulated since the last zero_grad().
+  const Matrix& weight_grad() noexcept { return m_weight.gradient(); }
+  /// dLoss/db accumulated since the last zero_grad().
+  const Matrix& bias_grad() noexcept { return m_bias.gradient(); }
 
-  /// {prefix + "weight", prefix + "bias"}, in that order.
-  std::vector<Parameter<BackendType, T>> parameters(const std::string& prefix) {
-    return {{prefix + "weight", &m_weight, &m_weight_grad}, {prefix + "bias", &m_bias, &m_bias_grad}};
+  /// Appends {prefix + "weight", prefix + "bias"}.
+  void collect_parameters(const std::string& prefix, ParameterList<BackendType, T>& out) {
+    out.push_back({prefix + "weight", &m_weight});
+    out.push_back({prefix + "bias", &m_bias});
   }
 
-  /// y = act(x W^T + b): one GEMM, then bias and activation fused in one pass.
-  /// @param x B x in
-  /// @param y resized to B x out only when its shape differs (no allocation at a fixed batch size)
+  /// y = act(x W^T + b) (B x out), kept in the layer.
   /// @throws std::invalid_argument when x has the wrong width
-  template <class ActivationType = Identity>
-  void forward(const Context& ctx, const Matrix& x, Matrix& y, ActivationType act = {}) const {
-    if (x.cols() != m_weight.cols())
-      throw std::invalid_argument("recdiff::nn::Linear::forward: input has " +
-                                  std::to_string(x.cols()) + " columns, expected " +
-                                  std::to_string(m_weight.cols()));
-    y.resize(x.rows(), m_weight.rows());
-    BackendType::gemm(ctx, T(1), x, Op::none, m_weight, Op::transpose, T(0), y);
-    apply_bias_activation(ctx, y, m_bias, act);
+  const Matrix& forward(const Context& ctx, const Matrix& x, const Pass& = {}) {
+    if (x.cols() != m_weight.value.cols())
+      detail::linear_shape_error("forward", x.cols(), m_weight.value.cols());
+    m_y.resize(x.rows(), m_weight.value.rows());
+    BackendType::gemm(ctx, T(1), x, Op::none, m_weight.value, Op::transpose, T(0), m_y);
+    apply_bias_activation(ctx, m_y, m_bias.value, m_act);
+    m_input = &x;
+    return m_y;
   }
 
-  /// Parameter gradients for the gradient dy (B x out) of the pre-activation output:
-  /// dW = dy^T x, db = column sums of dy. No input gradient (a first layer never needs one).
-  /// @throws std::invalid_argument on mismatching shapes
-  void backward(const Context& ctx, const Matrix& x, const Matrix& dy) {
-    check_backward(x, dy);
-    BackendType::gemm(ctx, T(1), dy, Op::transpose, x, Op::none, T(0), m_weight_grad);
-    column_sums(ctx, dy, m_bias_grad);
+  /// Accumulates dW and db for dy = dLoss/dy of the last forward() and returns dx = dLoss/dx when
+  /// `need_input_grad` (else nullptr, skipping that GEMM).
+  /// @throws std::logic_error without a dense forward(); std::invalid_argument on a shape mismatch
+  const Matrix* backward(const Context& ctx, const Matrix& dy, bool need_input_grad) {
+    if (m_input == nullptr)
+      throw std::logic_error("recdiff::nn::Linear::backward: no forward() pass to differentiate");
+    if (dy.rows() != m_y.rows() || dy.cols() != m_y.cols())
+      throw std::invalid_argument("recdiff::nn::Linear::backward: dy is " +
+                                  std::to_string(dy.rows()) + "x" + std::to_string(dy.cols()) +
+                                  ", expected the output's " + std::to_string(m_y.rows()) + "x" +
+                                  std::to_string(m_y.cols()));
+    const Matrix& d = pre_activation_gradient(ctx, dy);
+    BackendType::gemm(ctx, T(1), d, Op::transpose, *m_input, Op::none, m_weight.grad_beta(),
+                      m_weight.grad);
+    column_sums(ctx, d, m_bias);
+    if (!need_input_grad) return nullptr;
+    m_dx.resize(d.rows(), m_weight.value.cols());
+    BackendType::gemm(ctx, T(1), d, Op::none, m_weight.value, Op::none, T(0), m_dx);
+    return &m_dx;
   }
 
-  /// As backward(ctx, x, dy), and also the input gradient dx = dy W (resized to B x in if needed).
-  void backward(const Context& ctx, const Matrix& x, const Matrix& dy, Matrix& dx) {
-    backward(ctx, x, dy);
-    dx.resize(dy.rows(), m_weight.cols());
-    BackendType::gemm(ctx, T(1), dy, Op::none, m_weight, Op::none, T(0), dx);
+  /// dLoss/d(pre-activation) for dy = dLoss/dy of the last forward pass: dy itself for Identity,
+  /// else dy * act'(y) in a layer buffer.
+  const Matrix& pre_activation_gradient(const Context& ctx, const Matrix& dy) {
+    if constexpr (std::is_same_v<ActivationType, Identity>) {
+      return dy;
+    } else {
+      m_dpre.resize(dy.rows(), dy.cols());
+      BackendType::for_each(ctx, dy.rows(), dy.cols(),
+                            ActivationGradientTo<T, ActivationType>{m_dpre.data(), dy.data(),
+                                                                    m_y.data(), dy.cols(), m_act});
+      return m_dpre;
+    }
   }
 
   /// y(i, j) = act(y(i, j) + bias(j)) in one pass (the tail of every layer's forward pass).
-  template <class ActivationType>
-  static void apply_bias_activation(const Context& ctx, Matrix& y, const Matrix& bias,
-                                    ActivationType act) {
+  template <class Act>
+  static void apply_bias_activation(const Context& ctx, Matrix& y, const Matrix& bias, Act act) {
     BackendType::for_each(ctx, y.rows(), y.cols(),
-                          BiasActivation<T, ActivationType>{y.data(), bias.data(), y.cols(), act});
-  }
-
-  /// dy(i, j) *= act'(y(i, j)), where y is the activation output of the forward pass.
-  template <class ActivationType>
-  static void apply_activation_gradient(const Context& ctx, Matrix& dy, const Matrix& y,
-                                        ActivationType act) {
-    BackendType::for_each(ctx, dy.rows(), dy.cols(),
-                          ActivationGradient<T, ActivationType>{dy.data(), y.data(), dy.cols(), act});
+                          BiasActivation<T, Act>{y.data(), bias.data(), y.cols(), act});
   }
 
   /// sums (1 x cols) = column sums of x, each column summed in row order (thread-count independent).
   static void column_sums(const Context& ctx, const Matrix& x, Matrix& sums) {
     sums.resize(1, x.cols());
     BackendType::for_each_row(ctx, ColumnSums<T>::blocks(x.cols()),
-                              ColumnSums<T>{x.data(), sums.data(), x.rows(), x.cols()});
+                              ColumnSums<T>{x.data(), sums.data(), x.rows(), x.cols(), false});
+  }
+
+  /// tensor.grad (+)= column sums of x, under the tensor's lazy-zero rule.
+  static void column_sums(const Context& ctx, const Matrix& x, Tensor<BackendType, T>& tensor) {
+    const bool accumulate = tensor.grad_beta() != T(0);
+    tensor.grad.resize(1, x.cols());
+    BackendType::for_each_row(ctx, ColumnSums<T>::blocks(x.cols()),
+                              ColumnSums<T>{x.data(), tensor.grad.data(), x.rows(), x.cols(),
+                                            accumulate});
   }
 
  private:
-  void check_backward(const Matrix& x, const Matrix& dy) const {
-    if (x.cols() != m_weight.cols() || dy.cols() != m_weight.rows() || x.rows() != dy.rows())
-      throw std::invalid_argument(
-          "recdiff::nn::Linear::backward: shapes do not match: x " + std::to_string(x.rows()) +
-          "x" + std::to_string(x.cols()) + ", dy " + std::to_string(dy.rows()) + "x" +
-          std::to_string(dy.cols()) + ", layer " + std::to_string(m_weight.cols()) + " -> " +
-          std::to_string(m_weight.rows()));
+  static int checked(int in_features, int out_features) {
+    if (in_features <= 0 || out_features <= 0)
+      throw std::invalid_argument("recdiff::nn::Linear: sizes must be positive, got " +
+                                  std::to_string(in_features) + " -> " +
+                                  std::to_string(out_features));
+    return out_features;
   }
 
-  Matrix m_weight;
-  Matrix m_bias;
-  Matrix m_weight_grad;
-  Matrix m_bias_grad;
+  Tensor<BackendType, T> m_weight;
+  Tensor<BackendType, T> m_bias;
+  ActivationType m_act{};
+  Matrix m_y, m_dpre, m_dx;
+  const Matrix* m_input = nullptr;
 };
 
 }  // namespace recdiff::nn

@@ -1,135 +1,142 @@
 #pragma once
 /// @file
-/// Gaussian: the Gaussian noise policy (forward sampling q(x_k | x_0), posterior mean and reverse
-/// step).
+/// Gaussian: the Gaussian noise kernel of DDPM and DiffRec (forward sampling q(x_k | x_0), posterior
+/// mean and reverse step), owning its GaussianTables.
 
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <type_traits>
+#include <utility>
 
-#include <recdiff/backend/cpu.hpp>
-#include <recdiff/concepts/noise_kernel.hpp>
+#include <recdiff/concepts/noise_schedule.hpp>
 #include <recdiff/noise/detail/checks.hpp>
 #include <recdiff/noise/detail/gaussian_kernels.hpp>
-#include <recdiff/schedule/diffusion_tables.hpp>
+#include <recdiff/noise/gaussian_tables.hpp>
+#include <recdiff/noise/noise_draw.hpp>
 
 namespace recdiff {
 
-/// Gaussian noise: x_k = sqrt(alpha_bar_k) x0 + sqrt(1 - alpha_bar_k) eps, eps ~ N(0, I), and the
-/// reverse step x_{k-1} = coef1_k x0_hat + coef2_k x_k (+ exp(log_var_k / 2) z for k > 0).
+/// Gaussian noise (Ho et al., NeurIPS 2020; DiffRec, Wang et al., SIGIR 2023, Eq. 2-8):
+/// x_k = sqrt(alpha_bar_k) x0 + sqrt(1 - alpha_bar_k) eps with eps ~ N(0, I), and the reverse step
+/// x_{k-1} = coef1_k x0_hat + coef2_k x_k (+ exp(log_var_k / 2) z for k > 0).
 ///
-/// Stateless; every function is static and templated on the backend and the scalar type T (neither
-/// can be deduced: call e.g. `Gaussian::q_sample<CpuBackend, float>(...)`). Per-row coefficients
-/// are (B x 1) backend matrices filled from the double tables by forward_coefficients /
-/// posterior_coefficients, which cast each entry to T (the reference casts to float32).
-/// Noise is Philox normal (seed, Stream::noise, step_counter, row, column): the caller gives every
-/// draw of one seed (each training batch, each reverse step) its own step_counter.
-/// Outputs are resized to the input's shape (a no-op when they already have it).
-struct Gaussian {
-  /// The posterior mean is coef1 x0_hat + coef2 x_k, linear in both (the latent reverse chain
-  /// relies on it).
-  static constexpr bool linear_posterior_mean = true;
+/// Built from a schedule, whose betas it turns into GaussianTables once (double). Per-row
+/// coefficients are gathered from the tables at each row's step, cast to T (the reference casts to
+/// float32) and uploaded into the Workspace. Satisfies NoiseKernel, DifferentiableNoise and
+/// GaussianNoise.
+class Gaussian {
+ public:
+  /// Name used in messages and checkpoints.
+  static constexpr const char* name = "Gaussian";
 
-  /// The backend's dense matrix of T.
+  /// Work buffers of one batch shape: per-row coefficients (B x 1) and the noise eps (B x I) of the
+  /// last q_sample (PredictEpsilon's target).
   template <class BackendType, class T>
-  using Matrix = typename BackendType::template Matrix<T>;
+  struct Workspace {
+    typename BackendType::template Matrix<T> coef_a, coef_b, coef1, coef2, noise_std, eps;
+  };
 
-  /// coef_a = sqrt_alpha_bar[k_b], coef_b = sqrt_one_minus_alpha_bar[k_b], both (B x 1) with
-  /// B = steps.size(). Throws std::out_of_range for a step outside [0, T).
-  template <class BackendType, class T>
-  static void forward_coefficients(const typename BackendType::Context& ctx,
-                                   const DiffusionTables& tables, std::span<const int> steps,
-                                   Matrix<BackendType, T>& coef_a, Matrix<BackendType, T>& coef_b) {
-    policy_detail::check_steps("recdiff::Gaussian::forward_coefficients", steps,
-                               tables.num_steps());
-    policy_detail::gather<BackendType, T>(ctx, tables.sqrt_alpha_bar(), steps, coef_a);
-    policy_detail::gather<BackendType, T>(ctx, tables.sqrt_one_minus_alpha_bar(), steps, coef_b);
+  /// The tables of `schedule`.
+  template <class ScheduleType>
+    requires(!std::is_same_v<ScheduleType, Gaussian>) && NoiseSchedule<ScheduleType>
+  explicit Gaussian(const ScheduleType& schedule) : m_tables(schedule) {}
+
+  /// T.
+  int num_steps() const noexcept { return m_tables.num_steps(); }
+  /// True for a schedule without betas (x_k = x_0).
+  bool is_noiseless() const noexcept { return m_tables.is_noiseless(); }
+  /// The per-step buffers.
+  const GaussianTables& tables() const noexcept { return m_tables; }
+  /// (coef1_k, coef2_k) of the posterior mean coef1 x0 + coef2 x_k.
+  std::pair<double, double> posterior_mean_coefficients(int k) const {
+    const int one[1] = {k};
+    policy_detail::check_steps("recdiff::Gaussian::posterior_mean_coefficients", one, num_steps());
+    const auto kk = static_cast<std::size_t>(k);
+    return {m_tables.posterior_mean_coef1()[kk], m_tables.posterior_mean_coef2()[kk]};
   }
 
-  /// coef1 = posterior_mean_coef1[k_b], coef2 = posterior_mean_coef2[k_b] and noise_std =
-  /// exp(0.5 posterior_log_variance_clipped[k_b]) for k_b > 0, 0 for k_b = 0 (the last reverse step
-  /// adds no noise), all (B x 1). noise_std is computed in double, then cast to T.
-  /// Throws std::out_of_range for a step outside [0, T).
+  /// x_t = sqrt_alpha_bar[k_b] x0 + sqrt_one_minus_alpha_bar[k_b] eps with eps_{b,i} the draw's
+  /// Philox normal (stored in ws.eps). x_t may alias x0. Throws std::out_of_range for a step
+  /// outside [0, T) and std::invalid_argument when steps does not hold one step per row.
   template <class BackendType, class T>
-  static void posterior_coefficients(const typename BackendType::Context& ctx,
-                                     const DiffusionTables& tables, std::span<const int> steps,
-                                     Matrix<BackendType, T>& coef1, Matrix<BackendType, T>& coef2,
-                                     Matrix<BackendType, T>& noise_std) {
-    policy_detail::check_steps("recdiff::Gaussian::posterior_coefficients", steps,
-                               tables.num_steps());
-    policy_detail::gather<BackendType, T>(ctx, tables.posterior_mean_coef1(), steps, coef1);
-    policy_detail::gather<BackendType, T>(ctx, tables.posterior_mean_coef2(), steps, coef2);
-    policy_detail::gather<BackendType, T>(
-        ctx, tables.posterior_log_variance_clipped(), steps, noise_std,
-        [](int k, double log_var) { return k > 0 ? std::exp(0.5 * log_var) : 0.0; });
-  }
-
-  /// x_t = coef_a_b x0 + coef_b_b eps with eps_{b,i} = Philox normal (seed, Stream::noise,
-  /// step_counter, b, i); eps is stored too (the target of PredictEpsilon). x0 is B x I, the
-  /// coefficients B x 1. x_t may alias x0; eps may not. Throws std::invalid_argument on a shape
-  /// mismatch.
-  template <class BackendType, class T>
-  static void q_sample(const typename BackendType::Context& ctx, const Matrix<BackendType, T>& x0,
-                       const Matrix<BackendType, T>& coef_a, const Matrix<BackendType, T>& coef_b,
-                       std::uint64_t seed, std::uint32_t step_counter, Matrix<BackendType, T>& x_t,
-                       Matrix<BackendType, T>& eps) {
+  void q_sample(const typename BackendType::Context& ctx,
+                const typename BackendType::template Matrix<T>& x0, std::span<const int> steps,
+                const NoiseDraw& draw, Workspace<BackendType, T>& ws,
+                typename BackendType::template Matrix<T>& x_t) const {
     constexpr const char* where = "recdiff::Gaussian::q_sample";
     const std::int64_t rows = x0.rows(), cols = x0.cols();
-    policy_detail::check_shape(where, "coef_a", coef_a, rows, 1);
-    policy_detail::check_shape(where, "coef_b", coef_b, rows, 1);
-    x_t.resize(rows, cols);
-    eps.resize(rows, cols);
-    const noise_detail::QSampleKernel<T> kernel{
-        x0.data(), coef_a.data(), coef_b.data(), x_t.data(), eps.data(), cols, seed, step_counter};
+    check_rows(where, steps, rows);
+    policy_detail::check_steps(where, steps, num_steps());
+    policy_detail::gather<BackendType, T>(ctx, m_tables.sqrt_alpha_bar(), steps, ws.coef_a);
+    policy_detail::gather<BackendType, T>(ctx, m_tables.sqrt_one_minus_alpha_bar(), steps,
+                                          ws.coef_b);
+    if (&x_t != &x0) x_t.resize(rows, cols);
+    ws.eps.resize(rows, cols);
+    const noise_detail::QSampleKernel<T> kernel{x0.data(),  ws.coef_a.data(), ws.coef_b.data(),
+                                                x_t.data(), ws.eps.data(),    cols, draw};
     BackendType::for_each(ctx, rows, noise_detail::column_groups(cols), kernel);
   }
 
-  /// out = coef1_b x0_hat + coef2_b x_t: the posterior mean, i.e. the reverse step without noise.
-  /// x0_hat and x_t are B x I, the coefficients B x 1; out may alias x_t or x0_hat.
-  /// Throws std::invalid_argument on a shape mismatch.
+  /// grad_x0 = (or +=, when `accumulate`) sqrt_alpha_bar[k_b] grad_x_t: the gradient through the
+  /// last q_sample with respect to its x0.
   template <class BackendType, class T>
-  static void posterior_mean(const typename BackendType::Context& ctx,
-                             const Matrix<BackendType, T>& x0_hat,
-                             const Matrix<BackendType, T>& x_t, const Matrix<BackendType, T>& coef1,
-                             const Matrix<BackendType, T>& coef2, Matrix<BackendType, T>& out) {
-    reverse<BackendType, T>(ctx, "recdiff::Gaussian::posterior_mean", x0_hat, x_t, coef1, coef2,
-                            nullptr, 0, 0, out);
+  void q_sample_backward(const typename BackendType::Context& ctx, Workspace<BackendType, T>& ws,
+                         const typename BackendType::template Matrix<T>& grad_x_t, bool accumulate,
+                         typename BackendType::template Matrix<T>& grad_x0) const {
+    policy_detail::check_shape("recdiff::Gaussian::q_sample_backward", "coef_a", ws.coef_a,
+                               grad_x_t.rows(), 1);
+    if (!accumulate) grad_x0.resize(grad_x_t.rows(), grad_x_t.cols());
+    policy_detail::check_shape("recdiff::Gaussian::q_sample_backward", "grad_x0", grad_x0,
+                               grad_x_t.rows(), grad_x_t.cols());
+    BackendType::for_each(ctx, grad_x_t.rows(), grad_x_t.cols(),
+                          noise_detail::QSampleBackwardKernel<T>{grad_x_t.data(), ws.coef_a.data(),
+                                                                 grad_x0.data(), grad_x_t.cols(),
+                                                                 accumulate});
   }
 
-  /// out = coef1_b x0_hat + coef2_b x_t + noise_std_b z with z_{b,i} = Philox normal (seed,
-  /// Stream::noise, step_counter, b, i), drawn only for rows whose noise_std is non-zero (k = 0
-  /// rows from posterior_coefficients). Same shapes and aliasing rules as posterior_mean.
+  /// out = coef1[k_b] x0_hat + coef2[k_b] x_t, plus, when `sample`, exp(0.5
+  /// posterior_log_variance_clipped[k_b]) z for rows with k_b > 0 (z the draw's Philox normal; the
+  /// last step adds no noise). out may alias x_t or x0_hat. Throws std::invalid_argument on a shape
+  /// mismatch, std::out_of_range for a bad step.
   template <class BackendType, class T>
-  static void reverse_step(const typename BackendType::Context& ctx,
-                           const Matrix<BackendType, T>& x0_hat, const Matrix<BackendType, T>& x_t,
-                           const Matrix<BackendType, T>& coef1, const Matrix<BackendType, T>& coef2,
-                           const Matrix<BackendType, T>& noise_std, std::uint64_t seed,
-                           std::uint32_t step_counter, Matrix<BackendType, T>& out) {
+  void reverse_step(const typename BackendType::Context& ctx,
+                    const typename BackendType::template Matrix<T>& x0_hat,
+                    const typename BackendType::template Matrix<T>& x_t,
+                    std::span<const int> steps, const NoiseDraw& draw, bool sample,
+                    Workspace<BackendType, T>& ws,
+                    typename BackendType::template Matrix<T>& out) const {
     constexpr const char* where = "recdiff::Gaussian::reverse_step";
-    policy_detail::check_shape(where, "noise_std", noise_std, x_t.rows(), 1);
-    reverse<BackendType, T>(ctx, where, x0_hat, x_t, coef1, coef2, noise_std.data(), seed,
-                            step_counter, out);
+    const std::int64_t rows = x_t.rows(), cols = x_t.cols();
+    policy_detail::check_shape(where, "x0_hat", x0_hat, rows, cols);
+    check_rows(where, steps, rows);
+    policy_detail::check_steps(where, steps, num_steps());
+    policy_detail::gather<BackendType, T>(ctx, m_tables.posterior_mean_coef1(), steps, ws.coef1);
+    policy_detail::gather<BackendType, T>(ctx, m_tables.posterior_mean_coef2(), steps, ws.coef2);
+    if (sample)
+      policy_detail::gather<BackendType, T>(
+          ctx, m_tables.posterior_log_variance_clipped(), steps, ws.noise_std,
+          [](int k, double log_var) { return k > 0 ? std::exp(0.5 * log_var) : 0.0; });
+    if (&out != &x_t && &out != &x0_hat) out.resize(rows, cols);
+    const noise_detail::ReverseStepKernel<T> kernel{x0_hat.data(),
+                                                    x_t.data(),
+                                                    ws.coef1.data(),
+                                                    ws.coef2.data(),
+                                                    sample ? ws.noise_std.data() : nullptr,
+                                                    out.data(),
+                                                    cols,
+                                                    draw};
+    BackendType::for_each(ctx, rows, noise_detail::column_groups(cols), kernel);
   }
 
  private:
-  template <class BackendType, class T>
-  static void reverse(const typename BackendType::Context& ctx, const char* where,
-                      const Matrix<BackendType, T>& x0_hat, const Matrix<BackendType, T>& x_t,
-                      const Matrix<BackendType, T>& coef1, const Matrix<BackendType, T>& coef2,
-                      const T* noise_std, std::uint64_t seed, std::uint32_t step_counter,
-                      Matrix<BackendType, T>& out) {
-    const std::int64_t rows = x_t.rows(), cols = x_t.cols();
-    policy_detail::check_shape(where, "x0_hat", x0_hat, rows, cols);
-    policy_detail::check_shape(where, "coef1", coef1, rows, 1);
-    policy_detail::check_shape(where, "coef2", coef2, rows, 1);
-    out.resize(rows, cols);
-    const noise_detail::ReverseStepKernel<T> kernel{x0_hat.data(), x_t.data(), coef1.data(),
-                                                    coef2.data(),  noise_std,  out.data(),
-                                                    cols,          seed,       step_counter};
-    BackendType::for_each(ctx, rows, noise_detail::column_groups(cols), kernel);
+  static void check_rows(const char* where, std::span<const int> steps, std::int64_t rows) {
+    if (static_cast<std::int64_t>(steps.size()) != rows)
+      policy_detail::shape_mismatch(where, "steps", static_cast<std::int64_t>(steps.size()), 1, rows,
+                                    1);
   }
-};
 
-static_assert(NoiseKernel<Gaussian, CpuBackend>);
+  GaussianTables m_tables;
+};
 
 }  // namespace recdiff

@@ -20,8 +20,8 @@ namespace recdiff {
 /// 4. when fix_first_beta (DiffRec, T-DiffRec; not the L-variants), beta_0 := 1e-5.
 ///
 /// noise_scale == 0 is DiffRec's "no noise" model: num_steps() is still T (inference applies the
-/// denoiser T times) but betas() is EMPTY. DiffusionTables turns that into noiseless tables
-/// (DiffusionTables::is_noiseless()).
+/// denoiser T times) but betas() is EMPTY. GaussianTables turns that into noiseless tables
+/// (GaussianTables::is_noiseless()).
 class DiffRecLinearVar : public BetaSchedule {
  public:
   /// The clip applied to every beta from step 3 on.

@@ -6,5 +6,5 @@
 #include <recdiff/schedule/constant.hpp>
 #include <recdiff/schedule/cosine.hpp>
 #include <recdiff/schedule/diffrec_linear_var.hpp>
-#include <recdiff/schedule/diffusion_tables.hpp>
+#include <recdiff/noise/gaussian_tables.hpp>
 #include <recdiff/schedule/linear.hpp>

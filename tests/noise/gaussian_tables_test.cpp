@@ -9,7 +9,7 @@
 
 using Catch::Matchers::WithinAbs;
 using Catch::Matchers::WithinRel;
-using recdiff::DiffusionTables;
+using recdiff::GaussianTables;
 
 namespace {
 constexpr double rel = 1e-12;  // see schedule_test.cpp
@@ -29,8 +29,8 @@ Posterior bayes(double beta, double alpha_bar_prev) {
 }
 }  // namespace
 
-TEST_CASE("DiffusionTables: ml-1m_clean DiffRec preset matches diffrec.md 2.3", "[schedule]") {
-  const DiffusionTables t(recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.01));
+TEST_CASE("GaussianTables: ml-1m_clean DiffRec preset matches diffrec.md 2.3", "[schedule]") {
+  const GaussianTables t(recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.01));
   REQUIRE(t.num_steps() == 40);
   REQUIRE_FALSE(t.is_noiseless());
   struct Row {
@@ -58,14 +58,14 @@ TEST_CASE("DiffusionTables: ml-1m_clean DiffRec preset matches diffrec.md 2.3", 
   CHECK(t.alpha_bar_prev()[0] == 1.0);
   CHECK(t.alpha_bar_prev()[5] == t.alpha_bar()[4]);
 
-  const DiffusionTables unfixed(recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.01, false));
+  const GaussianTables unfixed(recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.01, false));
   CHECK_THAT(unfixed.alpha_bar()[0], WithinRel(0.999975, rel));
   CHECK_THAT(unfixed.alpha_bar()[1], WithinRel(0.9999743589743589, rel));
   CHECK_THAT(unfixed.alpha_bar()[2], WithinRel(0.9999737179487179, rel));
 }
 
-TEST_CASE("DiffusionTables: L-DiffRec ml-1m_clean preset matches diffrec.md 2.3", "[schedule]") {
-  const DiffusionTables t(recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.02, false));
+TEST_CASE("GaussianTables: L-DiffRec ml-1m_clean preset matches diffrec.md 2.3", "[schedule]") {
+  const GaussianTables t(recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.02, false));
   CHECK_THAT(t.alpha_bar()[0], WithinRel(0.999975, rel));
   CHECK_THAT(t.alpha_bar()[1], WithinRel(0.9999730769230769, rel));
   CHECK_THAT(t.alpha_bar()[2], WithinRel(0.9999711538461539, rel));
@@ -73,11 +73,11 @@ TEST_CASE("DiffusionTables: L-DiffRec ml-1m_clean preset matches diffrec.md 2.3"
   CHECK_THAT(t.snr()[0] - t.snr()[1], WithinRel(2857.142857077917, 1e-9));
 }
 
-TEST_CASE("DiffusionTables: posterior equals the direct Bayesian computation", "[schedule]") {
+TEST_CASE("GaussianTables: posterior equals the direct Bayesian computation", "[schedule]") {
   for (const auto& betas :
        {recdiff::Linear(12, 1e-3, 0.3).betas(), recdiff::Constant(8, 0.1).betas(),
         recdiff::Cosine(10).betas(), recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.01).betas()}) {
-    const DiffusionTables t(static_cast<int>(betas.size()), betas);
+    const GaussianTables t(static_cast<int>(betas.size()), betas);
     for (std::size_t k = 1; k < betas.size(); ++k) {
       INFO("T = " << betas.size() << ", k = " << k);
       const Posterior p = bayes(betas[k], t.alpha_bar()[k - 1]);
@@ -95,8 +95,8 @@ TEST_CASE("DiffusionTables: posterior equals the direct Bayesian computation", "
   }
 }
 
-TEST_CASE("DiffusionTables: derived buffers satisfy their identities", "[schedule]") {
-  const DiffusionTables t(recdiff::Linear(30, 1e-4, 0.05));
+TEST_CASE("GaussianTables: derived buffers satisfy their identities", "[schedule]") {
+  const GaussianTables t(recdiff::Linear(30, 1e-4, 0.05));
   for (std::size_t k = 0; k < 30; ++k) {
     INFO("k = " << k);
     const double ab = t.alpha_bar()[k];
@@ -113,8 +113,8 @@ TEST_CASE("DiffusionTables: derived buffers satisfy their identities", "[schedul
   }
 }
 
-TEST_CASE("DiffusionTables: noiseless tables for noise_scale 0", "[schedule]") {
-  const DiffusionTables t(recdiff::DiffRecLinearVar(5, 0.0, 0.005, 0.01));
+TEST_CASE("GaussianTables: noiseless tables for noise_scale 0", "[schedule]") {
+  const GaussianTables t(recdiff::DiffRecLinearVar(5, 0.0, 0.005, 0.01));
   REQUIRE(t.is_noiseless());
   REQUIRE(t.num_steps() == 5);
   for (std::size_t k = 0; k < 5; ++k) {
@@ -131,22 +131,22 @@ TEST_CASE("DiffusionTables: noiseless tables for noise_scale 0", "[schedule]") {
   }
 }
 
-TEST_CASE("DiffusionTables: T = 1 has no clipped log variance", "[schedule]") {
-  const DiffusionTables t(recdiff::Constant(1, 0.3));
+TEST_CASE("GaussianTables: T = 1 has no clipped log variance", "[schedule]") {
+  const GaussianTables t(recdiff::Constant(1, 0.3));
   CHECK(t.posterior_variance()[0] == 0.0);
   CHECK(t.posterior_log_variance_clipped()[0] == -std::numeric_limits<double>::infinity());
   CHECK_THAT(t.posterior_mean_coef1()[0], WithinRel(1.0, 1e-15));
 }
 
-TEST_CASE("DiffusionTables: invalid betas throw", "[schedule]") {
+TEST_CASE("GaussianTables: invalid betas throw", "[schedule]") {
   const std::vector<double> three{0.1, 0.2, 0.3};
-  REQUIRE_THROWS_AS(DiffusionTables(4, three), std::invalid_argument);
-  REQUIRE_THROWS_WITH(DiffusionTables(4, three),
-                      Catch::Contains("recdiff::DiffusionTables: betas has the wrong length") &&
+  REQUIRE_THROWS_AS(GaussianTables(4, three), std::invalid_argument);
+  REQUIRE_THROWS_WITH(GaussianTables(4, three),
+                      Catch::Contains("recdiff::GaussianTables: betas has the wrong length") &&
                           Catch::Contains("got 3") && Catch::Contains("num_steps = 4"));
   const std::vector<double> bad{0.1, 0.0, 0.3};
-  REQUIRE_THROWS_AS(DiffusionTables(3, bad), std::invalid_argument);
-  REQUIRE_THROWS_WITH(DiffusionTables(3, bad), Catch::Contains("beta_1 is outside (0, 1]"));
-  REQUIRE_THROWS_WITH(DiffusionTables(0, std::vector<double>{}),
+  REQUIRE_THROWS_AS(GaussianTables(3, bad), std::invalid_argument);
+  REQUIRE_THROWS_WITH(GaussianTables(3, bad), Catch::Contains("beta_1 is outside (0, 1]"));
+  REQUIRE_THROWS_WITH(GaussianTables(0, std::vector<double>{}),
                       Catch::Contains("number of steps must be positive"));
 }

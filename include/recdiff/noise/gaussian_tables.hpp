@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// DiffusionTables: every per-step buffer of a Gaussian diffusion, built once in double from a
+/// GaussianTables: every per-step buffer of a Gaussian diffusion, built once in double from a
 /// schedule's betas (docs/algorithms/diffrec.md, section 2.2).
 
 #include <cmath>
@@ -42,12 +42,12 @@ namespace recdiff {
 /// mean gives x0_hat, exactly DiffRec's s == 0 behaviour, with no special case in the kernels; a
 /// core may still test is_noiseless() to skip drawing noise. Objectives use weight 1 for noiseless
 /// tables.
-class DiffusionTables {
+class GaussianTables {
  public:
   /// Tables for `num_steps` steps from `betas`. Empty betas give noiseless tables; otherwise betas
   /// must have num_steps entries, each in (0, 1]. Throws std::invalid_argument otherwise.
-  DiffusionTables(int num_steps, std::span<const double> betas) : m_steps(num_steps) {
-    constexpr const char* where = "recdiff::DiffusionTables";
+  GaussianTables(int num_steps, std::span<const double> betas) : m_steps(num_steps) {
+    constexpr const char* where = "recdiff::GaussianTables";
     schedule_detail::check_steps(where, num_steps);
     const auto n = static_cast<std::size_t>(num_steps);
     if (!betas.empty() && betas.size() != n)
@@ -61,10 +61,10 @@ class DiffusionTables {
       build(n);
   }
 
-  /// Tables of a schedule: DiffusionTables(schedule.num_steps(), schedule.betas()).
+  /// Tables of a schedule: GaussianTables(schedule.num_steps(), schedule.betas()).
   template <NoiseSchedule S>
-  explicit DiffusionTables(const S& schedule)
-      : DiffusionTables(schedule.num_steps(), std::span<const double>(schedule.betas())) {}
+  explicit GaussianTables(const S& schedule)
+      : GaussianTables(schedule.num_steps(), std::span<const double>(schedule.betas())) {}
 
   /// Number of diffusion steps T.
   int num_steps() const noexcept { return m_steps; }
