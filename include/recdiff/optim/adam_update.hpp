@@ -17,7 +17,7 @@ namespace recdiff {
 ///   m = beta1 m + (1 - beta1) g';   v = beta2 v + (1 - beta2) g'^2
 ///   theta -= step_size * m / (sqrt(v) / sqrt_bias2 + eps)
 /// with step_size = lr / (1 - beta1^n) and sqrt_bias2 = sqrt(1 - beta2^n), n the 1-based step count
-/// (docs/algorithms/diffrec.md 6; the order of operations of torch.optim.AdamW).
+/// (the order of operations of torch.optim.AdamW, DiffRec's optimiser).
 template <class T>
 struct AdamUpdate {
   T* theta;           ///< parameter (updated)
