@@ -91,10 +91,11 @@ int run(const ArgParser& args, const DiffRecConfig& config, const TrainValidTest
   options.max_epochs = config.epochs;
   options.batch_size = config.batch_size;
   options.seed = config.seed;
-  options.eval_every = args.number("eval-every", 5);
-  options.patience = args.number("patience", 20);
+  options.stopping = StoppingRule::diffrec();
+  options.stopping.eval_every = args.number("eval-every", options.stopping.eval_every);
+  options.stopping.patience = args.number("patience", options.stopping.patience);
   options.eval.num_threads = threads;
-  if (options.eval_every < 1 || options.patience < 1)
+  if (options.stopping.eval_every < 1 || options.stopping.patience < 1)
     throw UsageError("--eval-every and --patience must be >= 1");
 
   JsonValue report;

@@ -212,19 +212,31 @@ inline EvalOptions strong_generalization_eval_options() {
 /// Which evaluated set of a StrongGeneralizationSplit to measure.
 enum class EvaluatedUsers { validation, test };
 
+/// Whether an evaluated user's fold-in items are removed from the ranking.
+enum class FoldInMasking {
+  /// Fold-in items are masked: RecFusion's test protocol (spec 1.3-1.4).
+  masked,
+  /// Fold-in items stay ranked: RecPack's validation during training ("predict for validation
+  /// fold-in rows without removing fold-in items"), where a fold-in item in the top K is a miss.
+  unmasked,
+};
+
 /// RecFusion's evaluation (spec 1.3-1.4) of `scorer` on the validation or test users of `split`:
-/// input = their fold-in rows, fold-in items masked, targets = held-out items, mean over those
-/// users (all have a non-empty held-out part). The reported numbers are calibrated_recall@20/@50
-/// and ndcg@100; recall@K (plain) is there too.
+/// input = their fold-in rows, fold-in items masked (unless `masking` is
+/// FoldInMasking::unmasked), targets = held-out items, mean over those users (all have a non-empty
+/// held-out part). The reported numbers are calibrated_recall@20/@50 and ndcg@100; recall@K
+/// (plain) is there too.
 template <class S>
 requires Scorer<S> MetricSet evaluate_strong_generalization(
     S& scorer, const StrongGeneralizationSplit& split, EvaluatedUsers which = EvaluatedUsers::test,
-    EvalOptions options = strong_generalization_eval_options()) {
+    EvalOptions options = strong_generalization_eval_options(),
+    FoldInMasking masking = FoldInMasking::masked) {
   const bool test = which == EvaluatedUsers::test;
   const InteractionMatrix& fold_in = test ? split.test_fold_in : split.valid_fold_in;
   const InteractionMatrix& held_out = test ? split.test_held_out : split.valid_held_out;
   const std::vector<index_t>& users = test ? split.test_users : split.valid_users;
-  const EvalTask task{{fold_in}, held_out, Averaging::users_with_targets};
+  EvalTask task{{}, held_out, Averaging::users_with_targets};
+  if (masking == FoldInMasking::masked) task.masks.emplace_back(fold_in);
   return Evaluator(std::move(options))
       .evaluate(scorer, fold_in, task, std::span<const index_t>(users));
 }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <utility>
 
 namespace recdiff {
 
@@ -42,9 +43,11 @@ class Progress {
     return Progress([](const std::string&) {});
   }
 
+  /// Reports a finished line (no trailing newline in `text`).
   void line(const std::string& text) const {
     if (m_line) m_line(text);
   }
+  /// Reports that `done` of `total` units of the work `label` are finished.
   void update(const std::string& label, long done, long total) const {
     if (m_update) m_update(label, done, total);
   }
