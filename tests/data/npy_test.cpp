@@ -2,8 +2,11 @@
 
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <recdiff/data/npy.hpp>
@@ -197,4 +200,188 @@ TEST_CASE("npy: a missing file is an IoError", "[data][npy]") {
   REQUIRE_THROWS_AS(NpyMatrixReader<float>(dir / "nope.npy"), IoError);
   REQUIRE_THROWS_WITH(NpyMatrixReader<float>(dir / "nope.npy"), Contains("nope.npy: no such file"));
   REQUIRE_THROWS_WITH(NpyMatrixReader<float>(dir.path()), Contains("not a regular file"));
+}
+
+// --- Arrays of any rank: load_npy, save_npy, NpyReader --------------------------------------------
+
+namespace {
+
+template <class A>
+std::vector<std::size_t> shape_of(const A& a) {
+  return std::vector<std::size_t>(a.shape().begin(), a.shape().end());
+}
+
+std::string file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+template <class T>
+xt::xarray<T> counting_array(const std::vector<std::size_t>& shape, double scale) {
+  xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
+  for (std::size_t k = 0; k < a.size(); ++k)
+    a.data()[k] = static_cast<T>(scale * (static_cast<double>(k) - 0.5 * static_cast<double>(a.size())));
+  return a;
+}
+
+template <class T>
+void check_round_trip(const recdiff::test::TempDir& dir, const std::vector<std::size_t>& shape) {
+  const xt::xarray<T> a = counting_array<T>(shape, std::is_integral_v<T> ? 3.0 : 0.37);
+  const auto path = dir / "round_trip.npy";
+  recdiff::save_npy(path, a);
+  const xt::xarray<T> b = recdiff::load_npy<T>(path);
+  REQUIRE(b.dimension() == shape.size());
+  for (std::size_t d = 0; d < shape.size(); ++d) REQUIRE(b.shape()[d] == shape[d]);
+  REQUIRE(b.size() == a.size());
+  REQUIRE(b == a);  // bit-exact
+  // The header is what NumPy writes: v1.0, the payload on a 64-byte boundary.
+  recdiff::NpyReader<T> reader(path);
+  REQUIRE(reader.header().major_version == 1);
+  REQUIRE(reader.header().descr == recdiff::npy_descr<T>());
+  REQUIRE(!reader.header().fortran_order);
+  REQUIRE(reader.header().data_offset % 64 == 0);
+  REQUIRE(reader.rank() == shape.size());
+  REQUIRE(reader.num_elements() == a.size());
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("npy: arrays of rank 0, 1, 2, 3 and 4 round-trip through save_npy/load_npy",
+                   "[data][npy]", std::int32_t, std::int64_t, float, double) {
+  recdiff::test::TempDir dir;
+  check_round_trip<TestType>(dir, {});
+  check_round_trip<TestType>(dir, {7});
+  check_round_trip<TestType>(dir, {3, 5});
+  check_round_trip<TestType>(dir, {2, 3, 4});
+  check_round_trip<TestType>(dir, {2, 1, 3, 5});
+  check_round_trip<TestType>(dir, {3, 0, 2});  // an empty array keeps its shape
+  check_round_trip<TestType>(dir, {0});
+}
+
+TEST_CASE("npy: save_npy writes NumPy's exact bytes", "[data][npy]") {
+  recdiff::test::TempDir dir;
+  xt::xtensor<double, 2> a = {{1.0, -2.5, 3.0}, {0.25, 0.0, -7.0}};
+  recdiff::save_npy(dir / "a.npy", a);
+  std::string payload;
+  for (const double v : {1.0, -2.5, 3.0, 0.25, 0.0, -7.0}) payload += le_bytes(v);
+  CHECK(file_bytes(dir / "a.npy") ==
+        npy_file("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", payload));
+  const xt::xarray<std::int32_t> v = {4, -1};
+  recdiff::save_npy(dir / "v.npy", v);
+  CHECK(file_bytes(dir / "v.npy") ==
+        npy_file("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+                 le_bytes(std::int32_t{4}) + le_bytes(std::int32_t{-1})));
+  const xt::xarray<float> s = 2.5f;  // 0-d
+  recdiff::save_npy(dir / "s.npy", s);
+  CHECK(file_bytes(dir / "s.npy") ==
+        npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", le_bytes(2.5f)));
+}
+
+TEST_CASE("npy: save_npy writes expressions and column-major arrays in C order", "[data][npy]") {
+  recdiff::test::TempDir dir;
+  const xt::xarray<double> a = counting_array<double>({2, 3, 4}, 1.0);
+  recdiff::save_npy(dir / "t.npy", xt::transpose(a));  // an expression, shape (4, 3, 2)
+  const xt::xarray<double> t = recdiff::load_npy<double>(dir / "t.npy");
+  REQUIRE(shape_of(t) == std::vector<std::size_t>{4, 3, 2});
+  for (std::size_t i = 0; i < 2; ++i)
+    for (std::size_t j = 0; j < 3; ++j)
+      for (std::size_t k = 0; k < 4; ++k) REQUIRE(t(k, j, i) == a(i, j, k));
+  xt::xarray<float, xt::layout_type::column_major> c = {{1.0f, 2.0f}, {3.0f, 4.0f}, {5.0f, 6.0f}};
+  recdiff::save_npy(dir / "c.npy", c);
+  const xt::xtensor<float, 2> m = recdiff::load_npy_matrix<float>(dir / "c.npy");
+  REQUIRE(m.shape()[0] == 3);
+  REQUIRE(m(1, 0) == 3.0f);
+  REQUIRE(m(2, 1) == 6.0f);
+  recdiff::save_npy(dir / "v.npy", xt::view(a, 1, xt::all(), xt::range(1, 3)));
+  const xt::xarray<double> v = recdiff::load_npy<double>(dir / "v.npy");
+  REQUIRE(v == xt::view(a, 1, xt::all(), xt::range(1, 3)));
+}
+
+TEST_CASE("npy: save_npy replaces a file atomically and leaves no temporary file", "[data][npy]") {
+  recdiff::test::TempDir dir;
+  const auto path = dir / "x.npy";
+  recdiff::save_npy(path, xt::xarray<double>{1.0, 2.0, 3.0});
+  const xt::xtensor<double, 2> column = {{4.0}, {5.0}};
+  recdiff::save_npy(path, column);
+  const xt::xarray<double> x = recdiff::load_npy<double>(path);
+  REQUIRE(shape_of(x) == std::vector<std::size_t>{2, 1});
+  REQUIRE(x(1, 0) == 5.0);
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++entries;
+  CHECK(entries == 1);
+  const auto missing = dir / "no_such_folder" / "x.npy";
+  REQUIRE_THROWS_AS(recdiff::save_npy(missing, x), IoError);
+  REQUIRE_THROWS_WITH(recdiff::save_npy(missing, x), Contains("cannot open for writing"));
+}
+
+TEST_CASE("npy: load_npy reads files written by other writers (version 2.0, double quotes)",
+          "[data][npy]") {
+  recdiff::test::TempDir dir;
+  std::string payload;
+  for (std::int64_t k = 0; k < 24; ++k) payload += le_bytes(k * k);
+  const auto path = write(dir, "r3.npy",
+                          npy_file("{\"descr\": \"<i8\", \"fortran_order\": False, \"shape\": (2, 3, 4)}",
+                                   payload, 2));
+  const xt::xarray<std::int64_t> a = recdiff::load_npy<std::int64_t>(path);
+  REQUIRE(shape_of(a) == std::vector<std::size_t>{2, 3, 4});
+  CHECK(a(1, 2, 3) == 23 * 23);
+  CHECK(a(0, 1, 0) == 16);
+  // The streaming reader returns the same elements in chunks.
+  recdiff::NpyReader<std::int64_t> reader(path);
+  std::vector<std::int64_t> got(24);
+  std::size_t n = 0;
+  while (const std::size_t k = reader.read(got.data() + n, 5)) n += k;
+  REQUIRE(n == 24);
+  for (std::size_t k = 0; k < 24; ++k) REQUIRE(got[k] == static_cast<std::int64_t>(k * k));
+  REQUIRE(reader.remaining() == 0);
+  REQUIRE(reader.offset_of_element(3) == 128 + 24);
+}
+
+TEST_CASE("npy: malformed files of any rank are IoErrors naming the file and the byte offset",
+          "[data][npy]") {
+  recdiff::test::TempDir dir;
+  std::string payload;
+  for (int k = 0; k < 24; ++k) payload += le_bytes(static_cast<float>(k));
+  const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 4), }";
+  auto check = [&](const std::string& bytes, const std::string& what, std::uint64_t offset) {
+    const auto path = write(dir, "bad3.npy", bytes);
+    REQUIRE_THROWS_AS(recdiff::load_npy<float>(path), IoError);
+    REQUIRE_THROWS_WITH(recdiff::load_npy<float>(path), Contains(what) && Contains(path.string()) &&
+                                                            Contains("(byte " + std::to_string(offset) + ")"));
+    try {
+      (void)recdiff::load_npy<float>(path);
+    } catch (const IoError& e) {
+      REQUIRE(e.offset() == offset);
+    }
+  };
+  SECTION("bad magic") { check("\x93NUMPI" + npy_file(dict, payload).substr(6), "bad magic", 5); }
+  SECTION("truncated data") {
+    // 24 floats need 96 bytes from byte 128; 95 are there.
+    check(npy_file(dict, payload.substr(0, 95)),
+          "truncated payload: shape (2, 3, 4) of '<f4' needs 96 bytes from byte 128, but only 95 are there",
+          128 + 95);
+  }
+  SECTION("wrong dtype") {
+    check(npy_file("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3, 2), }", payload),
+          "wrong dtype: expected '<f4', got '<f8'", 10);
+  }
+  SECTION("unsupported dtype") {
+    check(npy_file("{'descr': '|u1', 'fortran_order': False, 'shape': (96,), }", payload),
+          "wrong dtype: expected '<f4', got '|u1'", 10);
+  }
+  SECTION("trailing bytes") { check(npy_file(dict, payload + "ab"), "2 unexpected bytes", 128 + 96); }
+  SECTION("fortran order") {
+    check(npy_file("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 4), }", payload),
+          "Fortran-order", 10);
+  }
+  SECTION("shape too large") {
+    check(npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 2), }",
+                   payload),
+          "corrupt header: shape (4294967296, 4294967296, 2) is too large", 10);
+  }
+  SECTION("a 3-D file is not a matrix") {
+    const auto path = write(dir, "m3.npy", npy_file(dict, payload));
+    REQUIRE_THROWS_WITH(recdiff::load_npy_matrix<float>(path),
+                        Contains("wrong shape: expected 2-D (N, M), got (2, 3, 4)"));
+  }
 }

@@ -5,8 +5,14 @@
 
 #include <recdiff/backend/cpu.hpp>
 #include <recdiff/math/activations.hpp>
+#include <recdiff/nn/activation.hpp>
+
+#include "nn/module_check.hpp"
+#include "nn/module_test_util.hpp"
 
 using recdiff::CpuBackend;
+using recdiff::test::Mat;
+using recdiff::test::random_matrix;
 
 namespace {
 
@@ -72,4 +78,58 @@ TEST_CASE("activations: float Tanh is math::fast_tanh, within 3 ulp of std::tanh
       REQUIRE(y(i, j) == recdiff::math::fast_tanh(x));
       REQUIRE(y(i, j) == Approx(std::tanh(static_cast<double>(x))).epsilon(4e-7).margin(1e-30));
     }
+}
+
+// --- the Activation module ------------------------------------------------------------------------
+
+namespace {
+
+template <class T, class Act>
+void check_activation_module(Act act) {
+  recdiff::nn::Activation<CpuBackend, T, Act> module(act);
+  // Values at least 0.05 from 0: a float finite-difference step (0.01) never crosses a kink.
+  const Mat<T> x = random_matrix<T>(5, 7, 11, 0.05);
+  const auto check = recdiff::test::check_module(module, x);
+  recdiff::test::require_gradients<T>(check, 0);
+}
+
+}  // namespace
+
+TEST_CASE("Activation: forward applies the functor element-wise", "[nn]") {
+  CpuBackend::Context ctx(2);
+  Mat<double> x(2, 3);
+  x << -2.0, 0.0, 0.5, 2.0, -0.5, 3.0;
+  recdiff::nn::Activation<CpuBackend, double, recdiff::Tanh> tanh;
+  const Mat<double>& y = tanh.forward(ctx, x);
+  CHECK(y(0, 2) == Approx(0.46211715726000974));
+  CHECK(y(0, 1) == 0.0);
+  CHECK(y(1, 1) == Approx(-0.46211715726000974));
+  recdiff::nn::Activation<CpuBackend, double, recdiff::LeakyRelu> leaky(recdiff::LeakyRelu{0.2});
+  const Mat<double>& yl = leaky.forward(ctx, x);
+  CHECK(yl(0, 0) == Approx(-0.4));
+  CHECK(yl(1, 0) == 2.0);
+  CHECK(yl(1, 1) == Approx(-0.1));
+  recdiff::nn::Activation<CpuBackend, double, recdiff::Sigmoid> sigmoid;
+  CHECK(sigmoid.forward(ctx, x)(0, 1) == 0.5);
+  recdiff::nn::Activation<CpuBackend, double, recdiff::Relu> relu;
+  const Mat<double>& yr = relu.forward(ctx, x);
+  CHECK(yr(0, 0) == 0.0);
+  CHECK(yr(1, 2) == 3.0);
+  CHECK(relu.num_parameters() == 0);
+  CHECK(recdiff::nn::parameters_of(relu).empty());
+  // No parameters: without the input gradient there is nothing to do.
+  CHECK(relu.backward(ctx, x, false) == nullptr);
+  const Mat<double>* dx = relu.backward(ctx, Mat<double>::Ones(2, 3), true);
+  REQUIRE(dx != nullptr);
+  CHECK((*dx)(0, 0) == 0.0);
+  CHECK((*dx)(1, 2) == 1.0);
+}
+
+TEMPLATE_TEST_CASE("Activation: input gradient matches finite differences (Tanh, Sigmoid, Relu, "
+                   "LeakyRelu)",
+                   "[nn][gradcheck]", float, double) {
+  SECTION("Tanh") { check_activation_module<TestType>(recdiff::Tanh{}); }
+  SECTION("Sigmoid") { check_activation_module<TestType>(recdiff::Sigmoid{}); }
+  SECTION("Relu") { check_activation_module<TestType>(recdiff::Relu{}); }
+  SECTION("LeakyRelu") { check_activation_module<TestType>(recdiff::LeakyRelu{0.1}); }
 }

@@ -3,7 +3,7 @@
 //
 // The score is mlpack's ||g - g_fd|| / ||g + g_fd||. With h = 1e-6 the truncation error of the
 // central difference is O(h^2 f''') ~ 1e-12 and the rounding error ~ eps |f| / h ~ 1e-10 for losses
-// of order one, so a correct gradient scores far below the 1e-6 bound (STYLE.md 6.3) and any
+// of order one, so a correct gradient scores far below the 1e-6 bound (mlpack's layer tests use 1e-4) and any
 // wrong term (a missing factor, a wrong index) scores near 1.
 
 #include <Eigen/Core>

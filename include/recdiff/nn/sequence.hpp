@@ -164,7 +164,7 @@ class Optional {
   using Matrix = typename backend_type::template Matrix<scalar_type>;  ///< storage
   using Context = typename backend_type::Context;                      ///< execution context
 
-  explicit Optional(bool enabled = false, ModuleType module = {})
+  explicit Optional(bool enabled = false, ModuleType module = ModuleType())
       : m_module(std::move(module)), m_enabled(enabled) {}
 
   bool enabled() const noexcept { return m_enabled; }
