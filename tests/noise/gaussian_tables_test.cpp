@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <recdiff/noise/gaussian_tables.hpp>
 #include <recdiff/schedule/schedule.hpp>
 
 using Catch::Matchers::WithinAbs;
@@ -29,7 +30,7 @@ Posterior bayes(double beta, double alpha_bar_prev) {
 }
 }  // namespace
 
-TEST_CASE("GaussianTables: ml-1m_clean DiffRec preset matches diffrec.md 2.3", "[schedule]") {
+TEST_CASE("GaussianTables: ml-1m_clean DiffRec preset matches the released code's tables", "[noise]") {
   const GaussianTables t(recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.01));
   REQUIRE(t.num_steps() == 40);
   REQUIRE_FALSE(t.is_noiseless());
@@ -64,7 +65,7 @@ TEST_CASE("GaussianTables: ml-1m_clean DiffRec preset matches diffrec.md 2.3", "
   CHECK_THAT(unfixed.alpha_bar()[2], WithinRel(0.9999737179487179, rel));
 }
 
-TEST_CASE("GaussianTables: L-DiffRec ml-1m_clean preset matches diffrec.md 2.3", "[schedule]") {
+TEST_CASE("GaussianTables: L-DiffRec ml-1m_clean preset matches the released code's tables", "[noise]") {
   const GaussianTables t(recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.02, false));
   CHECK_THAT(t.alpha_bar()[0], WithinRel(0.999975, rel));
   CHECK_THAT(t.alpha_bar()[1], WithinRel(0.9999730769230769, rel));
@@ -73,7 +74,7 @@ TEST_CASE("GaussianTables: L-DiffRec ml-1m_clean preset matches diffrec.md 2.3",
   CHECK_THAT(t.snr()[0] - t.snr()[1], WithinRel(2857.142857077917, 1e-9));
 }
 
-TEST_CASE("GaussianTables: posterior equals the direct Bayesian computation", "[schedule]") {
+TEST_CASE("GaussianTables: posterior equals the direct Bayesian computation", "[noise]") {
   for (const auto& betas :
        {recdiff::Linear(12, 1e-3, 0.3).betas(), recdiff::Constant(8, 0.1).betas(),
         recdiff::Cosine(10).betas(), recdiff::DiffRecLinearVar(40, 0.005, 0.005, 0.01).betas()}) {
@@ -95,7 +96,7 @@ TEST_CASE("GaussianTables: posterior equals the direct Bayesian computation", "[
   }
 }
 
-TEST_CASE("GaussianTables: derived buffers satisfy their identities", "[schedule]") {
+TEST_CASE("GaussianTables: derived buffers satisfy their identities", "[noise]") {
   const GaussianTables t(recdiff::Linear(30, 1e-4, 0.05));
   for (std::size_t k = 0; k < 30; ++k) {
     INFO("k = " << k);
@@ -113,7 +114,7 @@ TEST_CASE("GaussianTables: derived buffers satisfy their identities", "[schedule
   }
 }
 
-TEST_CASE("GaussianTables: noiseless tables for noise_scale 0", "[schedule]") {
+TEST_CASE("GaussianTables: noiseless tables for noise_scale 0", "[noise]") {
   const GaussianTables t(recdiff::DiffRecLinearVar(5, 0.0, 0.005, 0.01));
   REQUIRE(t.is_noiseless());
   REQUIRE(t.num_steps() == 5);
@@ -131,14 +132,14 @@ TEST_CASE("GaussianTables: noiseless tables for noise_scale 0", "[schedule]") {
   }
 }
 
-TEST_CASE("GaussianTables: T = 1 has no clipped log variance", "[schedule]") {
+TEST_CASE("GaussianTables: T = 1 has no clipped log variance", "[noise]") {
   const GaussianTables t(recdiff::Constant(1, 0.3));
   CHECK(t.posterior_variance()[0] == 0.0);
   CHECK(t.posterior_log_variance_clipped()[0] == -std::numeric_limits<double>::infinity());
   CHECK_THAT(t.posterior_mean_coef1()[0], WithinRel(1.0, 1e-15));
 }
 
-TEST_CASE("GaussianTables: invalid betas throw", "[schedule]") {
+TEST_CASE("GaussianTables: invalid betas throw", "[noise]") {
   const std::vector<double> three{0.1, 0.2, 0.3};
   REQUIRE_THROWS_AS(GaussianTables(4, three), std::invalid_argument);
   REQUIRE_THROWS_WITH(GaussianTables(4, three),

@@ -13,12 +13,12 @@ using recdiff::DiffRecLinearVar;
 using recdiff::Linear;
 
 namespace {
-// The worked values of diffrec.md 2.3 are printed with 16-17 significant digits; the schedule is
+// The worked values (computed with the released code) are printed with 16-17 significant digits; the schedule is
 // evaluated in the same order as the reference, so only the last printed digit may differ.
 constexpr double rel = 1e-12;
 }  // namespace
 
-TEST_CASE("DiffRecLinearVar: ml-1m_clean DiffRec preset matches diffrec.md 2.3", "[schedule]") {
+TEST_CASE("DiffRecLinearVar: ml-1m_clean DiffRec preset matches the released code's betas", "[schedule]") {
   const DiffRecLinearVar s(40, 0.005, 0.005, 0.01);
   REQUIRE(s.num_steps() == 40);
   REQUIRE(s.betas().size() == 40);
@@ -32,7 +32,7 @@ TEST_CASE("DiffRecLinearVar: ml-1m_clean DiffRec preset matches diffrec.md 2.3",
   CHECK(unfixed.betas()[1] == s.betas()[1]);
 }
 
-TEST_CASE("DiffRecLinearVar: L-DiffRec ml-1m_clean preset matches diffrec.md 2.3", "[schedule]") {
+TEST_CASE("DiffRecLinearVar: L-DiffRec ml-1m_clean preset matches the released code's betas", "[schedule]") {
   const DiffRecLinearVar s(40, 0.005, 0.005, 0.02, false);
   CHECK_THAT(s.betas()[0], WithinRel(2.5000000000052758e-05, rel));
   CHECK_THAT(s.betas()[1], WithinRel(1.9231250011353396e-06, rel));
