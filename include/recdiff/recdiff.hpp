@@ -15,6 +15,7 @@
 #include <recdiff/eval/eval.hpp>
 #include <recdiff/io/checkpoint.hpp>
 #include <recdiff/io/json_writer.hpp>
+#include <recdiff/io/model_state.hpp>
 #include <recdiff/math/philox.hpp>
 #include <recdiff/models.hpp>
 #include <recdiff/nn/nn.hpp>
@@ -23,9 +24,7 @@
 #include <recdiff/optim/optim.hpp>
 #include <recdiff/sampler/sampler.hpp>
 #include <recdiff/schedule/schedule.hpp>
-#include <recdiff/train/epoch_order.hpp>
-#include <recdiff/train/progress.hpp>
-#include <recdiff/train/trainer.hpp>
+#include <recdiff/train/train.hpp>
 #include <recdiff/version.hpp>
 
 // The CUDA backend only for nvcc translation units of targets linking recdiff::cuda.

@@ -4,12 +4,15 @@
 #include <cstring>
 #include <fstream>
 
+#include <recdiff/backend/cpu.hpp>
 #include <recdiff/baseline/popularity.hpp>
 #include <recdiff/data/synthetic.hpp>
 #include <recdiff/eval/diffrec_protocol.hpp>
 #include <recdiff/eval/temporal_split.hpp>
 #include <recdiff/models/diffrec.hpp>
 #include <recdiff/train/trainer.hpp>
+
+#include "nn/gradcheck.hpp"
 
 #include "support/shared_data.hpp"
 
@@ -62,7 +65,7 @@ TEST_CASE("same seed gives a bit-identical loss trajectory at 1 and 2 threads", 
 
 TEST_CASE("the reverse chain with T' = 0 equals the network at k = 0 after the earlier steps",
           "[core]") {
-  // coef1_0 = 1 and coef2_0 = 0 (diffrec.md 5.4), so with T = 1 the score is f(x0, 0) itself.
+  // coef1_0 = 1 and coef2_0 = 0 (the posterior at the last step), so with T = 1 the score is f(x0, 0) itself.
   const auto data = small_data(40, 30);
   DiffRecConfig c = small_config();
   c.steps = 1;
@@ -76,7 +79,7 @@ TEST_CASE("the reverse chain with T' = 0 equals the network at k = 0 after the e
   const CpuBackend::Context ctx(1);
   CpuBackend::densify(ctx, data.train, users, x0);
   const std::vector<int> steps(users.size(), 0);
-  model.diffusion().denoiser().forward(ctx, x0, steps, false, 0, 0, direct);
+  direct = model.diffusion().denoiser().forward(ctx, x0, nn::Pass{false, 0, 0, steps});
   REQUIRE((scores - direct).cwiseAbs().maxCoeff() < 1e-5f);
 }
 
@@ -122,6 +125,14 @@ TEST_CASE("configuration validation names the bad value", "[core]") {
   c.noise_min = 0.1;
   c.noise_max = 0.01;
   REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("noise_min"));
+  // Equal bounds are caught here, with the values, not later by the schedule.
+  c.noise_min = c.noise_max = 0.01;
+  REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("noise_min must be smaller than noise_max"));
+  c = DiffRecConfig{};
+  c.w_min = 0.5;
+  c.w_max = 1.5;
+  REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("w_max <= 1"));
+  REQUIRE_THROWS_WITH(TimeLinearInput(0.5, 1.5), Catch::Contains("w_max <= 1"));
   c = DiffRecConfig{};
   c.steps = -1;
   REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("steps"));
@@ -146,7 +157,7 @@ TEST_CASE("DiffRec trained on synthetic data beats Popularity by a clear margin"
   TrainerOptions options;
   options.max_epochs = c.epochs;
   options.batch_size = c.batch_size;
-  options.eval_every = 5;
+  options.stopping.eval_every = 5;
   const TrainResult result = Trainer<decltype(model)>(options, Progress::silent()).fit(model, data);
   Popularity pop;
   pop.fit(data.train);
@@ -191,4 +202,108 @@ TEST_CASE("the latent-space reverse chain reproduces the plain chain", "[core]")
     const float scale = plain.cwiseAbs().maxCoeff();
     REQUIRE((latent - plain).cwiseAbs().maxCoeff() < 1e-4f * scale);
   }
+}
+
+TEST_CASE("inference noise is keyed by user: scores do not depend on the batch", "[core]") {
+  // T' > 0 and posterior noise: every draw of the chain is keyed by the user id, so a user's
+  // scores are the same whichever batch (size 1, 7 or 1024) it is scored in.
+  const auto data = small_data(1100, 40);
+  DiffRecConfig c = small_config();
+  c.sampling_steps = 3;
+  c.sampling_noise = true;
+  c.noise_scale = 0.1;
+  auto model = make_diffrec<CpuBackend>(c, data.train.num_items(), BinaryInput{}, 2);
+  const index_t users = data.train.num_users();
+  auto scores_in_batches = [&](auto& m, index_t batch) {
+    ScoreMatrix all(users, data.train.num_items()), part;
+    std::vector<index_t> ids;
+    for (index_t begin = 0; begin < users; begin += batch) {
+      ids.clear();
+      for (index_t u = begin; u < std::min(users, begin + batch); ++u) ids.push_back(u);
+      m.score(data.train, ids, part);
+      all.middleRows(begin, static_cast<Eigen::Index>(ids.size())) = part;
+    }
+    return all;
+  };
+  const ScoreMatrix one = scores_in_batches(model, 1);
+  const ScoreMatrix seven = scores_in_batches(model, 7);
+  const ScoreMatrix big = scores_in_batches(model, 1024);
+  REQUIRE(seven == one);
+  REQUIRE(big == one);
+  // The start point is noised: the scores differ from those of a clean start.
+  DiffRecConfig clean = c;
+  clean.sampling_steps = 0;
+  clean.sampling_noise = false;
+  auto clean_model = make_diffrec<CpuBackend>(clean, data.train.num_items(), BinaryInput{}, 2);
+  REQUIRE((scores_in_batches(clean_model, 1024) - one).cwiseAbs().maxCoeff() > 1e-4f);
+}
+
+TEST_CASE("the diffusion loss is differentiable in x0 (backward_to_x0 vs finite differences)",
+          "[core][gradcheck]") {
+  // L-DiffRec's encoders learn through this gradient: the noise path (x_t = a x0 + b eps) plus
+  // the x0 objective's target. Double precision, dropout on with a fixed counter.
+  using Net = Mlp<CpuBackend, double, Tanh>;
+  MlpConfig net;
+  net.items = 7;
+  net.dims = {5};
+  net.emb_size = 4;
+  net.dropout = 0.3;
+  Diffusion<CpuBackend, Gaussian, DiffRecLinearVar, Net, PredictX0> diffusion(
+      DiffRecLinearVar(6, 0.5, 0.01, 0.1), Net(net, 5));
+  const CpuBackend::Context ctx(2);
+  CpuBackend::Matrix<double> x0 = CpuBackend::Matrix<double>::Random(4, 7);
+  const std::vector<int> steps{0, 2, 5, 3};
+  const std::vector<double> p{1.0, 0.5, 2.0, 1.0};
+  auto loss = [&] {
+    diffusion.denoise(ctx, diffusion.noise(ctx, x0, steps, 9), steps, 9);
+    return mean_batch_loss(diffusion.loss_terms(ctx, steps, p), p);
+  };
+  loss();
+  const CpuBackend::Matrix<double> grad = diffusion.backward_to_x0(ctx);
+  REQUIRE(grad.rows() == 4);
+  REQUIRE(test::gradient_error(x0, grad, loss) < test::gradcheck_tolerance);
+}
+
+TEST_CASE("checkpoints of the earlier layout load; another optimiser is refused clearly", "[core]") {
+  const auto data = small_data();
+  auto model = make_diffrec<CpuBackend>(small_config(), data.train.num_items());
+  const std::vector<index_t> users{0, 1, 2};
+  for (std::uint32_t b = 0; b < 3; ++b) model.train_batch(data.train, users, b);
+  ScoreMatrix before, after;
+  model.score(data.train, users, before);
+  test::TempDir dir;
+  {
+    // recdiff 0.1's layout: no "optimizer" entry, AdamW state as optimizer.{m,v,step}.<name>.
+    CheckpointWriter w;
+    w.add_text("model", "DiffRec/x0");
+    w.add_text("config", small_config().to_string());
+    for (const auto& p : model.parameters()) {
+      const auto& v = p.value();
+      const auto rows = static_cast<std::uint64_t>(v.rows()), cols = static_cast<std::uint64_t>(v.cols());
+      const std::vector<float> zero(rows * cols, 0.0f);
+      const double step = 0.0;
+      w.add_tensor(p.name, rows, cols, v.data());
+      w.add_tensor("optimizer.m." + p.name, rows, cols, zero.data());
+      w.add_tensor("optimizer.v." + p.name, rows, cols, zero.data());
+      w.add_tensor("optimizer.step." + p.name, 1, 1, &step);
+    }
+    const std::vector<double> sampler = model.sampler().state();
+    w.add_tensor("sampler.state", 1, sampler.size(), sampler.data());
+    w.write(dir / "v1.bin");
+  }
+  auto restored = make_diffrec<CpuBackend>(small_config(), data.train.num_items());
+  restored.load(dir / "v1.bin", "DiffRec/x0");
+  restored.score(data.train, users, after);
+  REQUIRE(after == before);
+  {
+    CheckpointWriter w;
+    w.add_text("model", "DiffRec/x0");
+    w.add_text("optimizer", "sgd");
+    w.write(dir / "sgd.bin");
+  }
+  REQUIRE_THROWS_WITH(restored.load(dir / "sgd.bin", "DiffRec/x0"),
+                      Catch::Contains("trained with the 'sgd' optimiser") &&
+                          Catch::Contains("build the model with that optimiser"));
+  restored.score(data.train, users, after);
+  REQUIRE(after == before);
 }

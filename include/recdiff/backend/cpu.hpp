@@ -4,15 +4,6 @@
 /// aligned row boundaries (bit-identical results at any thread count), element-wise functors applied by
 /// plain loops, CSR batches densified on the fly, and a CSR x dense product for sparse inputs.
 
-// recdiff splits GEMMs over threads itself; Eigen's own GEMM threading must be off (the CMake target
-// defines this, the check below catches other build systems).
-#ifndef EIGEN_DONT_PARALLELIZE
-#ifdef EIGEN_WORLD_VERSION
-#error "recdiff: Eigen was included before recdiff without EIGEN_DONT_PARALLELIZE; link recdiff::recdiff or define EIGEN_DONT_PARALLELIZE"
-#endif
-#define EIGEN_DONT_PARALLELIZE
-#endif
-
 #include <omp.h>
 
 #include <algorithm>
@@ -20,6 +11,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include <Eigen/Core>
 
@@ -70,7 +62,21 @@ struct CpuBackend {
     }
   }
 
+  /// Rows per GEMM panel. Eigen's GEMM kernel computes every row of a full 8-row panel with the
+  /// same micro-kernel and the same depth blocking (which depends on the depth only), whatever the
+  /// panel's position; ragged tails use other micro-kernels, and Eigen's product dispatch switches
+  /// to GEMV for one row and to a coefficient-wise product for tiny shapes.
+  static constexpr std::int64_t gemm_panel_rows = 8;
+
   /// C = alpha * op(A) * op(B) + beta * C. C must already have the result's shape.
+  ///
+  /// Every output row is computed by the full-panel GEMM kernel, called directly (sequential, no
+  /// dispatch to GEMV or coefficient-wise products): rows are split over threads at panel
+  /// boundaries, and a ragged tail of fewer than 8 rows is multiplied as an 8-row panel padded with
+  /// zero rows. A row's bits therefore depend only on its own data — not on the thread count, the
+  /// batch size or the row's position in the batch: a user scores the same alone or in a batch.
+  /// Eigen's own GEMM threading is never used, so a program's other Eigen code keeps its own
+  /// settings.
   template <class T>
   static void gemm(const Context& ctx, T alpha, const Matrix<T>& a, Op op_a, const Matrix<T>& b,
                    Op op_b, T beta, Matrix<T>& c) {
@@ -83,28 +89,69 @@ struct CpuBackend {
                                   std::to_string(m) + "x" + std::to_string(k) + ", op(B) " +
                                   std::to_string(kb) + "x" + std::to_string(n) + ", C " +
                                   std::to_string(c.rows()) + "x" + std::to_string(c.cols()));
+    if (m == 0 || n == 0) return;
     parallel_rows(ctx, m, [&](cpu::RowRange r) {
       const auto len = r.end - r.begin;
-      auto out = c.middleRows(r.begin, len);
-      auto run = [&](const auto& lhs) {
-        auto product = [&](const auto& rhs) {
-          if (beta == T(0))
-            out.noalias() = alpha * (lhs * rhs);
-          else {
-            if (beta != T(1)) out *= beta;
-            out.noalias() += alpha * (lhs * rhs);
-          }
-        };
-        if (op_b == Op::none)
-          product(b);
+      const auto full = len / gemm_panel_rows * gemm_panel_rows;
+      T* out = c.data() + r.begin * n;
+      if (full > 0) {
+        // Row i of op(A) starts at a + i * a.cols() (row-major) or a + i (the transpose of a
+        // row-major matrix is column-major with the same stride).
+        const T* lhs = op_a == Op::none ? a.data() + r.begin * a.cols() : a.data() + r.begin;
+        scale(out, full * n, beta);
+        panel_product(full, n, k, lhs, op_a, a.cols(), b, op_b, out, alpha);
+      }
+      const auto tail = len - full;
+      if (tail > 0) {
+        Matrix<T> lhs = Matrix<T>::Zero(gemm_panel_rows, k);
+        if (op_a == Op::none)
+          lhs.topRows(tail) = a.middleRows(r.begin + full, tail);
         else
-          product(b.transpose());
-      };
-      if (op_a == Op::none)
-        run(a.middleRows(r.begin, len));
-      else
-        run(a.transpose().middleRows(r.begin, len));
+          lhs.topRows(tail) = a.transpose().middleRows(r.begin + full, tail);
+        Matrix<T> panel = Matrix<T>::Zero(gemm_panel_rows, n);
+        if (beta != T(0)) panel.topRows(tail) = beta * c.middleRows(r.begin + full, tail);
+        panel_product(gemm_panel_rows, n, k, lhs.data(), Op::none, k, b, op_b, panel.data(), alpha);
+        c.middleRows(r.begin + full, tail) = panel.topRows(tail);
+      }
     });
+  }
+
+  // out[0..count) *= beta (0: set to zero, exactly as Eigen's product assignment does first).
+  template <class T>
+  static void scale(T* out, std::int64_t count, T beta) {
+    if (beta == T(0))
+      std::fill(out, out + count, T(0));
+    else if (beta != T(1))
+      for (std::int64_t i = 0; i < count; ++i) out[i] *= beta;
+  }
+
+  // out (rows x n, row-major, stride n) += alpha * op(A rows) * op(B) through Eigen's sequential
+  // GEMM kernel (Goto blocking; the depth blocking depends on k only).
+  template <class T>
+  static void panel_product(std::int64_t rows, std::int64_t n, std::int64_t k, const T* lhs, Op op_a,
+                            std::int64_t lhs_stride, const Matrix<T>& b, Op op_b, T* out, T alpha) {
+    using Index = Eigen::Index;
+    Eigen::internal::gemm_blocking_space<Eigen::RowMajor, T, T, Eigen::Dynamic, Eigen::Dynamic,
+                                         Eigen::Dynamic, 1, false>
+        blocking(rows, n, k, 1, true);
+    auto run = [&](auto lhs_order, auto rhs_order) {
+      Eigen::internal::general_matrix_matrix_product<Index, T, decltype(lhs_order)::value, false, T,
+                                                     decltype(rhs_order)::value, false,
+                                                     Eigen::RowMajor, 1>::run(rows, n, k, lhs,
+                                                                              lhs_stride, b.data(),
+                                                                              b.cols(), out, 1, n,
+                                                                              alpha, blocking,
+                                                                              nullptr);
+    };
+    using RowMajorTag = std::integral_constant<int, Eigen::RowMajor>;
+    using ColMajorTag = std::integral_constant<int, Eigen::ColMajor>;
+    if (op_a == Op::none) {
+      if (op_b == Op::none) run(RowMajorTag{}, RowMajorTag{});
+      else run(RowMajorTag{}, ColMajorTag{});
+    } else {
+      if (op_b == Op::none) run(ColMajorTag{}, RowMajorTag{});
+      else run(ColMajorTag{}, ColMajorTag{});
+    }
   }
 
   /// Calls `f(row, col)` for every element of a rows x cols index space (rows split over threads).
@@ -187,6 +234,5 @@ struct CpuBackend {
   }
 };
 
-static_assert(Backend<CpuBackend, float> && Backend<CpuBackend, double>);
 
 }  // namespace recdiff

@@ -46,17 +46,41 @@ M zeros(std::int64_t rows, std::int64_t cols) {
   return m;
 }
 
-/// What a backend provides; T is the scalar type of the storage being checked (float and double are
-/// both required by the models).
+/// A functor over one index, the shape of every per-row kernel (for_each_row).
+struct RowFunctorArchetype {
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t) const {}
+};
+/// A functor over (row, column), the shape of every element kernel (for_each).
+struct ElementFunctorArchetype {
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t, std::int64_t) const {}
+};
+
+/// What a backend provides: every member the library's policies, modules and models call. T is
+/// the scalar type of the storage being checked (float and double are both required by the
+/// models; index_t storage holds steps and row keys).
+///
+/// - `B::Matrix<T>` (a BackendMatrix) and `B::Context` (constructible from an int: threads on the
+///   CPU, a device index on a GPU);
+/// - `gemm(ctx, alpha, A, op_a, B, op_b, beta, C)`: row-major C = alpha op(A) op(B) + beta C;
+/// - `for_each(ctx, rows, cols, f)` calls f(row, col) over a rows x cols index space and
+///   `for_each_row(ctx, rows, f)` calls f(row), both with functors whose call operator is
+///   RECDIFF_HOST_DEVICE;
+/// - `upload(ctx, host, rows, cols, m)` / `download(ctx, m, host)`: the only ways host data enters
+///   or leaves backend storage;
+/// - `densify(ctx, csr, users, m, value)` and `sparse_times(ctx, csr, users, value, R, beta, C)`.
 template <class B, class T = float>
 concept Backend =
     BackendMatrix<typename B::template Matrix<T>> &&
+    BackendMatrix<typename B::template Matrix<index_t>> &&
+    std::constructible_from<typename B::Context, int> &&
     requires(const typename B::Context& ctx, typename B::template Matrix<T>& m,
              const typename B::template Matrix<T>& cm, T scalar, std::int64_t n,
              std::span<const T> host_in, std::span<T> host_out, const InteractionMatrix& csr,
              std::span<const index_t> users) {
       { B::name } -> std::convertible_to<const char*>;
       B::gemm(ctx, scalar, cm, Op::none, cm, Op::transpose, scalar, m);
+      B::for_each(ctx, n, n, ElementFunctorArchetype{});
+      B::for_each_row(ctx, n, RowFunctorArchetype{});
       B::upload(ctx, host_in, n, n, m);
       B::download(ctx, cm, host_out);
       B::densify(ctx, csr, users, m, UnitValue{});

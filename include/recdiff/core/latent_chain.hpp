@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// LatentReverseChain: DiffRec's reverse chain computed exactly in the denoiser's first hidden space
-/// (DESIGN.md, "Where speed comes from", item 3).
+/// (docs/architecture.md, "Diffusion as a part others can own").
 ///
 /// With T' = 0, no sampling noise and an x0-predicting network whose first layer is linear in x and
 /// whose readout is linear (out = h W_L^T + b_L), every iterate of the chain is

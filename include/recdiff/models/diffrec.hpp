@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// DiffRec and T-DiffRec (Wang et al., SIGIR 2023): the model types and the presets of the released
-/// runs (diffrec.md section 10.1), so that a paper configuration is run by name.
+/// runs (the authors' published run commands), so that a paper configuration is run by name.
 
 #include <map>
 #include <sstream>
@@ -29,7 +29,7 @@ struct DiffRecConfig {
   double weight_decay = 0.0;
   int batch_size = 400;
   int epochs = 1000;
-  std::vector<int> dims{200, 600};  ///< hidden sizes from the bottleneck outwards (diffrec.md 3.1)
+  std::vector<int> dims{200, 600};  ///< hidden sizes from the bottleneck outwards (the released DNN's in_dims)
   int emb_size = 10;
   std::string mean_type = "x0";     ///< "x0" or "eps"
   int steps = 40;
@@ -37,6 +37,7 @@ struct DiffRecConfig {
   double noise_min = 5e-3;
   double noise_max = 1e-2;
   int sampling_steps = 0;
+  bool sampling_noise = false;  ///< posterior noise in the reverse chain (off in every preset)
   bool reweight = true;
   double dropout = 0.5;
   bool norm = false;
@@ -84,6 +85,7 @@ struct DiffRecConfig {
     os << "\nemb_size=" << emb_size << "\nmean_type=" << mean_type << "\nsteps=" << steps
        << "\nnoise_scale=" << noise_scale << "\nnoise_min=" << noise_min
        << "\nnoise_max=" << noise_max << "\nsampling_steps=" << sampling_steps
+       << "\nsampling_noise=" << sampling_noise
        << "\nreweight=" << reweight << "\ndropout=" << dropout << "\nnorm=" << norm
        << "\nseed=" << seed << "\nw_min=" << w_min << "\nw_max=" << w_max
        << "\nlatent_chain=" << latent_chain << "\n";
@@ -116,6 +118,7 @@ struct DiffRecConfig {
       else if (key == "noise_min") vs >> c.noise_min;
       else if (key == "noise_max") vs >> c.noise_max;
       else if (key == "sampling_steps") vs >> c.sampling_steps;
+      else if (key == "sampling_noise") vs >> c.sampling_noise;
       else if (key == "reweight") vs >> c.reweight;
       else if (key == "dropout") vs >> c.dropout;
       else if (key == "norm") vs >> c.norm;
@@ -130,7 +133,7 @@ struct DiffRecConfig {
   }
 };
 
-/// The presets of the released DiffRec runs, by dataset name (diffrec.md 10.1): ml-1m_clean,
+/// The presets of the released DiffRec runs, by dataset name: ml-1m_clean,
 /// ml-1m_noisy, yelp_clean, yelp_noisy, amazon-book_clean, amazon-book_noisy. T-DiffRec's
 /// released presets are t-amazon-book_clean and t-yelp_clean (10.3).
 inline DiffRecConfig diffrec_preset(const std::string& name) {
@@ -196,6 +199,7 @@ DiffRec<BackendType, ObjectiveType, InputType> make_diffrec(const DiffRecConfig&
   DiffusionOptions options;
   options.reweight = c.reweight;
   options.sampling_steps = c.sampling_steps;
+  options.sampling_noise = c.sampling_noise;
   options.seed = c.seed;
   options.latent_chain = c.latent_chain;
   DiffRecDiffusion<BackendType, ObjectiveType> diffusion(

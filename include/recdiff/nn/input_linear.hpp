@@ -17,6 +17,7 @@
 #include <recdiff/nn/linear.hpp>
 #include <recdiff/nn/parameter.hpp>
 #include <recdiff/nn/pass.hpp>
+#include <recdiff/nn/scale_rows.hpp>
 #include <recdiff/nn/step_embedding.hpp>
 
 namespace recdiff::nn {
@@ -107,7 +108,7 @@ class InputLinear {
     m_y.resize(rows, hidden());
     BackendType::sparse_times(ctx, input, users, value, m_items_t.value, T(0), m_y);
     if (row_scale != nullptr)
-      BackendType::for_each(ctx, rows, m_y.cols(), ScaleRowsBy{m_y.data(), row_scale->data(), m_y.cols()});
+      BackendType::for_each(ctx, rows, m_y.cols(), ScaleRows<T>{m_y.data(), row_scale->data(), m_y.cols()});
     finish(ctx);
     m_input = nullptr;
     return m_y;
@@ -172,14 +173,8 @@ class InputLinear {
            (has_steps() ? m_step.num_parameters() : 0);
   }
 
- private:
-  struct ScaleRowsBy {
-    T* y;
-    const T* scale;
-    std::int64_t cols;
-    RECDIFF_HOST_DEVICE void operator()(std::int64_t r, std::int64_t c) const { y[r * cols + c] *= scale[r]; }
-  };
-
+  /// y[r, c] *= scale[r] (forward_sparse's row scaling). Public: nvcc refuses a private nested type
+  /// as the template argument of a __global__ kernel (CudaBackend::for_each).
   static int checked(int items, int hidden, int emb_size) {
     if (items <= 0 || hidden <= 0 || emb_size < 0 || emb_size == 1)
       throw std::invalid_argument("recdiff::nn::InputLinear: need items > 0, hidden > 0 and "

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// ImportanceSampler: DiffRec's loss-aware step sampler (docs/algorithms/diffrec.md, section 4.4).
+/// ImportanceSampler: DiffRec's loss-aware step sampler (DiffRec's released code, after Nichol & Dhariwal, ICML 2021).
 
 #include <algorithm>
 #include <cmath>
@@ -182,6 +182,5 @@ class ImportanceSampler {
   std::vector<double> m_values;  // H[k][j] at k h + j
 };
 
-static_assert(StepSampler<ImportanceSampler>);
 
 }  // namespace recdiff

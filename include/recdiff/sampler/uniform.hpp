@@ -58,6 +58,5 @@ class UniformSampler {
   int m_steps;
 };
 
-static_assert(StepSampler<UniformSampler>);
 
 }  // namespace recdiff

@@ -22,6 +22,5 @@ class Constant : public BetaSchedule {
   }
 };
 
-static_assert(NoiseSchedule<Constant>);
 
 }  // namespace recdiff

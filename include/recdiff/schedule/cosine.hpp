@@ -47,6 +47,5 @@ class Cosine : public BetaSchedule {
   double m_max_beta;
 };
 
-static_assert(NoiseSchedule<Cosine>);
 
 }  // namespace recdiff

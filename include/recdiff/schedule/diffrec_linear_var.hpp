@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// DiffRecLinearVar: DiffRec's "linear-var" schedule (linear 1 - alpha_bar, clipped betas, fixed
-/// first beta), exactly as the released code builds it (docs/algorithms/diffrec.md, section 2.1).
+/// first beta), exactly as the released code builds it (DiffRec, SIGIR 2023, Eq. 4, and the released get_betas).
 
 #include <algorithm>
 #include <string>
@@ -84,6 +84,5 @@ class DiffRecLinearVar : public BetaSchedule {
   bool m_fix_first_beta;
 };
 
-static_assert(NoiseSchedule<DiffRecLinearVar>);
 
 }  // namespace recdiff

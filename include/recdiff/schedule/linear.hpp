@@ -28,6 +28,5 @@ class Linear : public BetaSchedule {
   }
 };
 
-static_assert(NoiseSchedule<Linear>);
 
 }  // namespace recdiff
