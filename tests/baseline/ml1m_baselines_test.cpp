@@ -1,5 +1,5 @@
 // Popularity and EASE on ml-1m_clean under DiffRec's protocol, against the float64 reference
-// numbers of docs/algorithms/recfusion-codigem-baselines.md section 6.4 (test R@10, R@20, N@10,
+// numbers of an independent numpy implementation (docs/results.md) (test R@10, R@20, N@10,
 // N@20).
 #include <catch2/catch.hpp>
 

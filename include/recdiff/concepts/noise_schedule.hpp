@@ -14,7 +14,7 @@ namespace recdiff {
 /// - betas() has num_steps() elements, each in (0, 1], so alpha_bar_k = prod_{j<=k} (1 - beta_j) is
 ///   non-increasing; the constructor throws std::invalid_argument otherwise;
 /// - or betas() is EMPTY, meaning "no noise" (DiffRec's noise_scale == 0): x_k = x_0 in training,
-///   and inference applies the denoiser num_steps() times (DiffusionTables::is_noiseless()).
+///   and inference applies the denoiser num_steps() times (GaussianTables::is_noiseless()).
 template <class S>
 concept NoiseSchedule = std::copyable<S> && requires(const S& s) {
   { s.num_steps() } -> std::same_as<int>;

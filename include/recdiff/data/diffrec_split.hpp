@@ -69,7 +69,7 @@ inline InteractionMatrix read_pair_file(const std::filesystem::path& file, index
 /// Loads a DiffRec split folder (e.g. ../shared/data/ml-1m_clean) holding train_list.npy,
 /// valid_list.npy and test_list.npy, each an (N, 2) int64 ('<i8') array of [user, item] rows.
 ///
-/// Follows DiffRec's data code (docs/algorithms/diffrec.md, section 1): the shape of all three
+/// Follows DiffRec's data code (the released data_utils): the shape of all three
 /// matrices is U x I with U = 1 + the largest user id and I = 1 + the largest item id **of the train
 /// file**. Each user's row keeps the order of the file, which T-DiffRec's time weights depend on.
 /// Throws IoError (file + byte offset) for anything NpyMatrixReader rejects, for a negative id

@@ -64,7 +64,7 @@ struct KcoreResult {
 ///   user has >= min_user kept items and every kept item >= min_item kept users (the k-core).
 /// - `iterative = false`: one user pass on the input counts, then one item pass counting only the
 ///   kept users' interactions; users are not re-checked (RecFusion's preprocessing, see
-///   docs/algorithms/recfusion-codigem-baselines.md 1.1), so a kept user may end below min_user.
+///   RecFusion's quick_train preprocessing), so a kept user may end below min_user.
 ///
 /// In both cases users and items left with no interaction are dropped too, and the rest are
 /// re-indexed densely in their old order. Counts are stored entries (a repeated pair counts twice;

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// Parameter initialisation: the two policies of docs/algorithms/diffrec.md 3.3 and the reproducible
+/// Parameter initialisation: the two policies of DiffRec's released code (DiffRec/T-DiffRec and L-DiffRec) and the reproducible
 /// Gaussian fill they are made of. Every draw is a Philox function of (seed, Stream::init, key, row,
 /// column), so a model initialises to the same numbers on every backend and at any thread count.
 

@@ -131,7 +131,7 @@ struct RowL2NormBackward {
   }
 };
 
-/// The sinusoidal step embedding of docs/algorithms/diffrec.md 3.2, element (i, j) for step
+/// DiffRec's sinusoidal step embedding (released code, timestep_embedding), element (i, j) for step
 /// steps[i]: with half = dim / 2 and freq_j = exp(-ln(10000) j / half), columns [0, half) hold
 /// cos(k freq_j), columns [half, 2 half) hold sin(k freq_j), and an odd dim ends with a 0 column.
 /// Computed in float like the reference (float32 tensors), then converted to T.

@@ -84,11 +84,12 @@ std::size_t count_scalars(const ParameterList<BackendType, T>& params) noexcept 
   return n;
 }
 
-/// `module`'s parameters, named with `prefix` (Module::collect_parameters into a fresh list).
+/// The parameters of module `m`, named with `prefix` (Module::collect_parameters into a fresh
+/// list). (Not named `module`: nvcc warns (#3189) about a line starting with that C++20 keyword.)
 template <class ModuleType>
-auto parameters_of(ModuleType& module, const std::string& prefix = "") {
+auto parameters_of(ModuleType& m, const std::string& prefix = "") {
   ParameterList<typename ModuleType::backend_type, typename ModuleType::scalar_type> out;
-  module.collect_parameters(prefix, out);
+  m.collect_parameters(prefix, out);
   return out;
 }
 

@@ -1,13 +1,14 @@
 #pragma once
 /// @file
 /// GaussianTables: every per-step buffer of a Gaussian diffusion, built once in double from a
-/// schedule's betas (docs/algorithms/diffrec.md, section 2.2).
+/// schedule's betas (Ho et al., NeurIPS 2020, Eq. 4-7; DiffRec, Wang et al., SIGIR 2023, section 3).
 
 #include <cmath>
 #include <cstddef>
 #include <limits>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <recdiff/concepts/noise_schedule.hpp>
@@ -62,7 +63,9 @@ class GaussianTables {
   }
 
   /// Tables of a schedule: GaussianTables(schedule.num_steps(), schedule.betas()).
-  template <NoiseSchedule S>
+  /// (Constrained so that copying GaussianTables never asks whether it is itself a schedule.)
+  template <class S>
+    requires(!std::is_same_v<S, GaussianTables>) && NoiseSchedule<S>
   explicit GaussianTables(const S& schedule)
       : GaussianTables(schedule.num_steps(), std::span<const double>(schedule.betas())) {}
 
