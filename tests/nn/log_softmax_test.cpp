@@ -1,15 +1,14 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include <recdiff/backend/cpu.hpp>
-#include <recdiff/concepts/module.hpp>
-#include <recdiff/nn/log_softmax.hpp>
+#include <catch2/catch.hpp>
 
 #include "nn/module_check.hpp"
 #include "nn/module_test_util.hpp"
+#include <recdiff/backend/cpu.hpp>
+#include <recdiff/concepts/module.hpp>
+#include <recdiff/nn/log_softmax.hpp>
 
 using recdiff::CpuBackend;
 using recdiff::test::Mat;
