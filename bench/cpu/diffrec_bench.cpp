@@ -19,10 +19,12 @@
 #include <recdiff/eval/score_matrix.hpp>
 #include <recdiff/models/diffrec.hpp>
 #include <recdiff/nn/dropout.hpp>
+#include <recdiff/nn/parameter.hpp>
+#include <recdiff/nn/pass.hpp>
 #include <recdiff/noise/gaussian.hpp>
+#include <recdiff/noise/noise_draw.hpp>
 #include <recdiff/objective/predict_x0.hpp>
 #include <recdiff/schedule/diffrec_linear_var.hpp>
-#include <recdiff/schedule/diffusion_tables.hpp>
 #include <recdiff/version.hpp>
 
 #include "cpu/gemm_peak.hpp"
@@ -33,6 +35,8 @@ using recdiff::CpuBackend;
 using recdiff::index_t;
 using Matrix = CpuBackend::Matrix<float>;
 using Net = recdiff::Mlp<CpuBackend, float, recdiff::Tanh>;
+using Workspace = recdiff::Gaussian::Workspace<CpuBackend, float>;
+using recdiff::nn::Pass;
 
 // Set by main() before any benchmark runs.
 double g_peak_gflops = 0;
@@ -51,10 +55,16 @@ Net make_net(int items) {
   return Net(c, preset().seed);
 }
 
-recdiff::DiffusionTables make_tables() {
+// The preset's noise kernel (Gaussian, DiffRec's variance schedule).
+recdiff::Gaussian make_noise() {
   const auto& c = preset();
-  return recdiff::DiffusionTables(
+  return recdiff::Gaussian(
       recdiff::DiffRecLinearVar(c.steps, c.noise_scale, c.noise_min, c.noise_max, true));
+}
+
+// The training noise draw of batch `counter` (Diffusion::noise keys it the same way).
+recdiff::NoiseDraw training_draw(std::uint32_t counter) {
+  return recdiff::NoiseDraw{1, recdiff::philox::Stream::noise, counter, nullptr};
 }
 
 // GEMM flops of one forward pass and of one training step (forward + backward) for B users.
@@ -137,19 +147,21 @@ BENCHMARK(BM_GemmFirstLayer)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// Mlp forward (train mode: dropout on) + backward on a binary batch.
+// Mlp forward (train mode: dropout on) + backward on a binary batch, the gradients cleared first
+// as a training step does (zero_grad: the first write of each gradient overwrites it).
 static void BM_MlpForwardBackward(benchmark::State& state) {
   const CpuBackend::Context ctx;
   const std::int64_t b = state.range(0);
   Net net = make_net(static_cast<int>(state.range(1)));
+  const auto params = recdiff::nn::parameters_of(net);
   const Matrix x = random_binary_rows(b, state.range(1));
   const auto steps = steps_of(b);
-  Matrix out;
-  Matrix grad = Matrix::Constant(b, state.range(1), 1e-3f);
+  const Matrix grad = Matrix::Constant(b, state.range(1), 1e-3f);
   std::uint32_t counter = 0;
   const auto t0 = Clock::now();
   for (auto _ : state) {
-    net.forward(ctx, x, steps, true, 1, counter++, out);
+    recdiff::nn::zero_grad(params);
+    const Matrix& out = net.forward(ctx, x, Pass{true, 1, counter++, steps});
     net.backward(ctx, grad);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
@@ -162,19 +174,20 @@ BENCHMARK(BM_MlpForwardBackward)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// Gaussian q_sample: x_k = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps with Philox normals. No
+// Gaussian q_sample: x_k = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps with Philox normals, the
+// per-row coefficients gathered from the tables at the rows' steps (as in every training step). No
 // GEMM: FLOP/s is left out, users/s and the bandwidth (x0 read, x_k and eps written) are reported.
 static void BM_QSample(benchmark::State& state) {
   const CpuBackend::Context ctx;
   const std::int64_t b = state.range(0), items = state.range(1);
-  const auto tables = make_tables();
+  const auto noise = make_noise();
   const Matrix x0 = random_binary_rows(b, items);
-  Matrix coef_a, coef_b, x_t, eps;
-  recdiff::Gaussian::forward_coefficients<CpuBackend, float>(ctx, tables, steps_of(b), coef_a,
-                                                             coef_b);
+  const auto steps = steps_of(b);
+  Workspace ws;
+  Matrix x_t;
   std::uint32_t counter = 0;
   for (auto _ : state) {
-    recdiff::Gaussian::q_sample<CpuBackend, float>(ctx, x0, coef_a, coef_b, 1, counter++, x_t, eps);
+    noise.q_sample<CpuBackend, float>(ctx, x0, steps, training_draw(counter++), ws, x_t);
     benchmark::DoNotOptimize(x_t.data());
     benchmark::ClobberMemory();
   }
@@ -213,22 +226,23 @@ BENCHMARK(BM_TrainStep)
     ->Unit(benchmark::kMillisecond);
 
 // One reverse step at k = 20: the denoiser at eval (dense input, no dropout), then the posterior
-// mean (the x0 objective's x0_hat is the network output itself).
+// mean through Gaussian::reverse_step without sampling noise (the x0 objective's x0_hat is the
+// network output itself).
 static void BM_ReverseStep(benchmark::State& state) {
   const CpuBackend::Context ctx;
   const std::int64_t b = state.range(0);
   Net net = make_net(static_cast<int>(state.range(1)));
-  const auto tables = make_tables();
-  Matrix x = random_binary_rows(b, state.range(1));
+  const auto noise = make_noise();
+  const Matrix x = random_binary_rows(b, state.range(1));
   const std::vector<int> steps(static_cast<std::size_t>(b), 20);
-  Matrix coef1, coef2, noise_std, out;
-  recdiff::Gaussian::posterior_coefficients<CpuBackend, float>(ctx, tables, steps, coef1, coef2,
-                                                               noise_std);
+  const recdiff::NoiseDraw draw{1, recdiff::philox::Stream::inference, 20, nullptr};
+  Workspace ws;
+  Matrix next;
   const auto t0 = Clock::now();
   for (auto _ : state) {
-    net.forward(ctx, x, steps, false, 1, 0, out);
-    recdiff::Gaussian::posterior_mean<CpuBackend, float>(ctx, out, x, coef1, coef2, out);
-    benchmark::DoNotOptimize(out.data());
+    const Matrix& out = net.forward(ctx, x, Pass{false, 1, 0, steps});
+    noise.reverse_step<CpuBackend, float>(ctx, out, x, steps, draw, false, ws, next);
+    benchmark::DoNotOptimize(next.data());
     benchmark::ClobberMemory();
   }
   set_counters(state, forward_flops(b, net), static_cast<double>(b), since(t0));
@@ -311,11 +325,10 @@ static void BM_MlpForward(benchmark::State& state) {
   Net net = make_net(static_cast<int>(state.range(1)));
   const Matrix x = random_binary_rows(b, state.range(1));
   const auto steps = steps_of(b);
-  Matrix out;
   std::uint32_t counter = 0;
   const auto t0 = Clock::now();
   for (auto _ : state) {
-    net.forward(ctx, x, steps, true, 1, counter++, out);
+    const Matrix& out = net.forward(ctx, x, Pass{true, 1, counter++, steps});
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
@@ -327,20 +340,21 @@ BENCHMARK(BM_MlpForward)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// Mlp backward alone (the forward pass that it needs runs with the timer paused).
+// Mlp backward alone (the forward pass that it needs and zero_grad run with the timer paused).
 static void BM_MlpBackward(benchmark::State& state) {
   const CpuBackend::Context ctx;
   const std::int64_t b = state.range(0);
   Net net = make_net(static_cast<int>(state.range(1)));
+  const auto params = recdiff::nn::parameters_of(net);
   const Matrix x = random_binary_rows(b, state.range(1));
   const auto steps = steps_of(b);
-  Matrix out;
   const Matrix grad = Matrix::Constant(b, state.range(1), 1e-3f);
   const double flops = training_flops(b, net) - forward_flops(b, net);
   double seconds = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    net.forward(ctx, x, steps, true, 1, 0, out);
+    recdiff::nn::zero_grad(params);
+    net.forward(ctx, x, Pass{true, 1, 0, steps});
     state.ResumeTiming();
     const auto t0 = Clock::now();
     net.backward(ctx, grad);
@@ -381,12 +395,11 @@ BENCHMARK(BM_Densify)
 static void BM_Dropout(benchmark::State& state) {
   const CpuBackend::Context ctx;
   const std::int64_t b = state.range(0);
-  const recdiff::nn::Dropout<CpuBackend, float> dropout(preset().dropout);
+  recdiff::nn::Dropout<CpuBackend, float> dropout(preset().dropout);
   const Matrix x = random_binary_rows(b, state.range(1));
-  Matrix out;
   std::uint32_t counter = 0;
   for (auto _ : state) {
-    dropout.forward(ctx, x, out, 1, counter++);
+    const Matrix& out = dropout.forward(ctx, x, Pass{true, 1, counter++, {}});
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
@@ -403,17 +416,18 @@ BENCHMARK(BM_Dropout)
 static void BM_Loss(benchmark::State& state) {
   const CpuBackend::Context ctx;
   const std::int64_t b = state.range(0);
-  const auto tables = make_tables();
+  const auto noise = make_noise();
   const Matrix x0 = random_binary_rows(b, state.range(1));
   const Matrix out = Matrix::Constant(b, state.range(1), 0.1f);
   const auto steps = steps_of(b);
   const std::vector<double> p(static_cast<std::size_t>(b), 1.0);
   CpuBackend::Matrix<double> rows, row_loss;
+  Workspace ws;
   Matrix grad;
   for (auto _ : state) {
-    recdiff::PredictX0::row_terms<CpuBackend>(ctx, tables, steps, p, true, rows);
-    recdiff::PredictX0::loss_and_gradient<CpuBackend, float>(ctx, out, x0, x0, x0, rows, row_loss,
-                                                             grad);
+    recdiff::PredictX0::row_terms<CpuBackend>(ctx, noise, steps, p, true, rows);
+    recdiff::PredictX0::loss_and_gradient<CpuBackend, float>(ctx, noise, ws, out, x0, x0, rows,
+                                                             row_loss, grad);
     benchmark::DoNotOptimize(grad.data());
     benchmark::ClobberMemory();
   }

@@ -13,9 +13,10 @@
 #include <recdiff/eval/score_matrix.hpp>
 #include <recdiff/math/philox.hpp>
 #include <recdiff/models/diffrec.hpp>
+#include <recdiff/nn/pass.hpp>
 #include <recdiff/noise/gaussian.hpp>
+#include <recdiff/noise/noise_draw.hpp>
 #include <recdiff/schedule/diffrec_linear_var.hpp>
-#include <recdiff/schedule/diffusion_tables.hpp>
 
 #include "cuda/cuda_bench.hpp"
 
@@ -89,7 +90,7 @@ BENCHMARK(BM_TrainStep)
     ->Unit(benchmark::kMillisecond);
 
 // One reverse step at k = 20: the denoiser at eval (dense input, no dropout), then the posterior
-// mean.
+// mean through Gaussian::reverse_step without sampling noise.
 void BM_ReverseStep(benchmark::State& state) {
   const CudaBackend::Context ctx(0);
   const std::int64_t b = state.range(0), items = state.range(1);
@@ -99,7 +100,7 @@ void BM_ReverseStep(benchmark::State& state) {
   config.emb_size = preset().emb_size;
   config.dropout = preset().dropout;
   Net net(config, preset().seed);
-  const recdiff::DiffusionTables tables(recdiff::DiffRecLinearVar(
+  const recdiff::Gaussian noise(recdiff::DiffRecLinearVar(
       preset().steps, preset().noise_scale, preset().noise_min, preset().noise_max, true));
   std::vector<float> host(static_cast<std::size_t>(b * items));
   const double density = 68.0 / static_cast<double>(items);
@@ -109,18 +110,22 @@ void BM_ReverseStep(benchmark::State& state) {
                                        static_cast<std::uint32_t>(i % items)) < density
                   ? 1.0f
                   : 0.0f;
-  Matrix x, coef1, coef2, noise_std, out;
+  Matrix x, next;
   CudaBackend::upload(ctx, std::span<const float>(host), b, items, x);
   const std::vector<int> steps(static_cast<std::size_t>(b), 20);
-  recdiff::Gaussian::posterior_coefficients<CudaBackend, float>(ctx, tables, steps, coef1, coef2,
-                                                                noise_std);
-  net.forward(ctx, x, steps, false, 1, 0, out);  // warm-up
+  const recdiff::nn::Pass pass{false, 1, 0, steps};
+  const recdiff::NoiseDraw draw{1, recdiff::philox::Stream::inference, 20, nullptr};
+  recdiff::Gaussian::Workspace<CudaBackend, float> ws;
+  auto reverse_step = [&] {
+    const Matrix& out = net.forward(ctx, x, pass);
+    noise.reverse_step<CudaBackend, float>(ctx, out, x, steps, draw, false, ws, next);
+  };
+  reverse_step();  // warm-up
   recdiff::bench::EventTimer timer(ctx.stream());
   double total = 0;
   for (auto _ : state) {
     timer.start();
-    net.forward(ctx, x, steps, false, 1, 0, out);
-    recdiff::Gaussian::posterior_mean<CudaBackend, float>(ctx, out, x, coef1, coef2, out);
+    reverse_step();
     const double seconds = timer.stop_seconds();
     total += seconds;
     state.SetIterationTime(seconds);

@@ -1,6 +1,8 @@
 // Every CudaBackend operation against CpuBackend on random data, Philox bits on the device against
-// the host, and the device top-K against recdiff::top_k. Every test case needs a CUDA device and
-// exits 77 (skipped) without one.
+// the host, the core's kernels (ColumnSums with and without accumulation, the Gaussian noise kernel
+// keyed by device row keys, the Mlp module's forward and backward passes) on both backends, and the
+// device top-K against recdiff::top_k. Every test case needs a CUDA device and exits 77 (skipped)
+// without one.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -17,11 +19,24 @@
 
 #include <recdiff/backend/cpu.hpp>
 #include <recdiff/backend/cuda.hpp>
+#include <recdiff/concepts/backend.hpp>
+#include <recdiff/concepts/denoiser.hpp>
+#include <recdiff/concepts/noise_kernel.hpp>
+#include <recdiff/concepts/objective.hpp>
 #include <recdiff/core/input_weighting.hpp>
 #include <recdiff/data/synthetic.hpp>
+#include <recdiff/denoiser/mlp.hpp>
 #include <recdiff/eval/top_k.hpp>
+#include <recdiff/math/activations.hpp>
 #include <recdiff/math/philox.hpp>
 #include <recdiff/nn/kernels.hpp>
+#include <recdiff/nn/parameter.hpp>
+#include <recdiff/nn/pass.hpp>
+#include <recdiff/noise/gaussian.hpp>
+#include <recdiff/noise/noise_draw.hpp>
+#include <recdiff/objective/predict_epsilon.hpp>
+#include <recdiff/objective/predict_x0.hpp>
+#include <recdiff/schedule/diffrec_linear_var.hpp>
 
 #include "gpu_check.hpp"
 
@@ -29,6 +44,19 @@ using recdiff::CpuBackend;
 using recdiff::CudaBackend;
 using recdiff::index_t;
 using recdiff::Op;
+
+// The policies of DiffRec conform on CudaBackend (the library headers no longer assert this).
+static_assert(recdiff::Backend<CudaBackend, float> && recdiff::Backend<CudaBackend, double>);
+static_assert(recdiff::BackendMatrix<CudaBackend::Matrix<index_t>>);
+using CudaMlp = recdiff::Mlp<CudaBackend, float, recdiff::Tanh>;
+static_assert(recdiff::Denoiser<CudaMlp, CudaBackend> &&
+              recdiff::SparseInputDenoiser<CudaMlp, CudaBackend> &&
+              recdiff::LatentChainDenoiser<CudaMlp, CudaBackend>);
+static_assert(recdiff::NoiseKernel<recdiff::Gaussian, CudaBackend> &&
+              recdiff::DifferentiableNoise<recdiff::Gaussian, CudaBackend> &&
+              recdiff::GaussianNoise<recdiff::Gaussian>);
+static_assert(recdiff::CompatibleObjective<recdiff::PredictX0, recdiff::Gaussian, CudaBackend> &&
+              recdiff::CompatibleObjective<recdiff::PredictEpsilon, recdiff::Gaussian, CudaBackend>);
 
 namespace {
 
@@ -175,6 +203,20 @@ TEST_CASE("CudaBackend upload, download, copies and element-wise kernels", "[cud
     CudaBackend::Matrix<float> gs(1, cols);
     CudaBackend::for_each_row(gctx, Sums::blocks(cols), Sums{gx.data(), gs.data(), rows, cols});
     CHECK(max_abs_diff(host(gctx, gs), cs.data()) < 1e-5);
+    // accumulate: sums += the column sums (how a gradient accumulates across backward passes).
+    CpuBackend::for_each_row(cctx, Sums::blocks(cols), Sums{cx.data(), cs.data(), rows, cols, true});
+    CudaBackend::for_each_row(gctx, Sums::blocks(cols), Sums{gx.data(), gs.data(), rows, cols, true});
+    CHECK(max_abs_diff(host(gctx, gs), cs.data()) < 2e-5);
+  }
+
+  // index_t storage (steps, row keys of the noise draws) round-trips.
+  {
+    const std::vector<index_t> keys{0, 17, 3, 123456, -1, 2147483647};
+    CudaBackend::Matrix<index_t> m;
+    CudaBackend::upload(gctx, std::span<const index_t>(keys), 6, 1, m);
+    CHECK(m.rows() == 6);
+    CHECK(m.cols() == 1);
+    CHECK(host(gctx, m) == keys);
   }
 
 }
@@ -197,6 +239,133 @@ TEST_CASE("Philox on the device draws the host's bits", "[cuda][gpu]") {
     CHECK(std::memcmp(normals.data(), cn.data(), normals.size() * sizeof(float)) == 0);
   }
 
+}
+
+TEST_CASE("Gaussian noise kernel on the device draws the host's noise", "[cuda][gpu]") {
+  recdiff::test::require_cuda_device();
+  const CudaBackend::Context gctx;
+  const CpuBackend::Context cctx(1);
+  std::mt19937 rng(11);
+  const recdiff::Gaussian noise(recdiff::DiffRecLinearVar(10, 0.1, 1e-3, 2e-2, true));
+  const std::int64_t rows = 13, cols = 150;  // a ragged last column group
+  std::vector<int> steps(static_cast<std::size_t>(rows));
+  for (std::size_t b = 0; b < steps.size(); ++b) steps[b] = static_cast<int>(b % 10);
+  const auto x0 = random_vector<float>(static_cast<std::size_t>(rows * cols), rng);
+  const auto x0_hat = random_vector<float>(static_cast<std::size_t>(rows * cols), rng);
+  // Inference keys rows by user id: row keys held in backend storage on each side.
+  std::vector<index_t> keys(static_cast<std::size_t>(rows));
+  for (std::size_t b = 0; b < keys.size(); ++b) keys[b] = static_cast<index_t>(1000 - 7 * b);
+  CpuBackend::Matrix<index_t> ckeys;
+  CpuBackend::upload(cctx, std::span<const index_t>(keys), rows, 1, ckeys);
+  CudaBackend::Matrix<index_t> gkeys;
+  CudaBackend::upload(gctx, std::span<const index_t>(keys), rows, 1, gkeys);
+
+  recdiff::Gaussian::Workspace<CpuBackend, float> cws;
+  recdiff::Gaussian::Workspace<CudaBackend, float> gws;
+  for (const bool keyed : {false, true}) {
+    const recdiff::NoiseDraw cdraw{7, recdiff::philox::Stream::noise, 3,
+                                   keyed ? ckeys.data() : nullptr};
+    const recdiff::NoiseDraw gdraw{7, recdiff::philox::Stream::noise, 3,
+                                   keyed ? gkeys.data() : nullptr};
+    // q_sample: the same eps bits, x_t up to a fused multiply-add.
+    CpuBackend::Matrix<float> cx_t;
+    noise.q_sample<CpuBackend, float>(cctx, cpu_matrix(x0, rows, cols), steps, cdraw, cws, cx_t);
+    CudaBackend::Matrix<float> gx_t;
+    noise.q_sample<CudaBackend, float>(gctx, gpu_matrix(gctx, x0, rows, cols), steps, gdraw, gws,
+                                       gx_t);
+    const auto eps = host(gctx, gws.eps);
+    CHECK(std::memcmp(eps.data(), cws.eps.data(), eps.size() * sizeof(float)) == 0);
+    CHECK(max_abs_diff(host(gctx, gx_t), cx_t.data()) < 1e-6);
+
+    // q_sample_backward, overwriting then accumulating.
+    const auto g = random_vector<float>(static_cast<std::size_t>(rows * cols), rng);
+    CpuBackend::Matrix<float> cgx0;
+    CudaBackend::Matrix<float> ggx0;
+    for (const bool accumulate : {false, true}) {
+      noise.q_sample_backward<CpuBackend, float>(cctx, cws, cpu_matrix(g, rows, cols), accumulate,
+                                                 cgx0);
+      noise.q_sample_backward<CudaBackend, float>(gctx, gws, gpu_matrix(gctx, g, rows, cols),
+                                                  accumulate, ggx0);
+      CHECK(max_abs_diff(host(gctx, ggx0), cgx0.data()) < 1e-6);
+    }
+
+    // reverse_step: the posterior mean, then with sampling noise (keyed like the inference chain).
+    for (const bool sample : {false, true}) {
+      const recdiff::NoiseDraw cinf{7, recdiff::philox::Stream::inference, 4,
+                                    keyed ? ckeys.data() : nullptr};
+      const recdiff::NoiseDraw ginf{7, recdiff::philox::Stream::inference, 4,
+                                    keyed ? gkeys.data() : nullptr};
+      CpuBackend::Matrix<float> cout_m;
+      noise.reverse_step<CpuBackend, float>(cctx, cpu_matrix(x0_hat, rows, cols), cx_t, steps,
+                                            cinf, sample, cws, cout_m);
+      CudaBackend::Matrix<float> gout;
+      noise.reverse_step<CudaBackend, float>(gctx, gpu_matrix(gctx, x0_hat, rows, cols), gx_t,
+                                             steps, ginf, sample, gws, gout);
+      CHECK(max_abs_diff(host(gctx, gout), cout_m.data()) < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("Mlp forward and backward on the device agree with the CPU", "[cuda][gpu]") {
+  recdiff::test::require_cuda_device();
+  const CudaBackend::Context gctx;
+  const CpuBackend::Context cctx(1);
+  std::mt19937 rng(13);
+  recdiff::MlpConfig config;
+  config.items = 70;
+  config.dims = {24, 40};
+  config.emb_size = 6;
+  config.dropout = 0.3;
+  recdiff::Mlp<CpuBackend, float, recdiff::Tanh> cnet(config, 5);
+  recdiff::Mlp<CudaBackend, float, recdiff::Tanh> gnet(config, 5);
+  auto cparams = recdiff::nn::parameters_of(cnet);
+  auto gparams = recdiff::nn::parameters_of(gnet);
+  REQUIRE(cparams.size() == gparams.size());
+  for (std::size_t i = 0; i < cparams.size(); ++i) {  // the same Philox initialisation
+    CHECK(gparams[i].name == cparams[i].name);
+    CHECK(max_abs_diff(host(gctx, gparams[i].value()), cparams[i].value().data()) < 1e-6);
+  }
+
+  const std::int64_t rows = 9;
+  const auto x = random_vector<float>(static_cast<std::size_t>(rows * config.items), rng);
+  const auto dy = random_vector<float>(static_cast<std::size_t>(rows * config.items), rng);
+  const std::vector<int> steps{0, 1, 2, 3, 4, 5, 6, 7, 8};
+  const auto cx = cpu_matrix(x, rows, config.items);
+  const auto gx = gpu_matrix(gctx, x, rows, config.items);
+  const auto cdy = cpu_matrix(dy, rows, config.items);
+  const auto gdy = gpu_matrix(gctx, dy, rows, config.items);
+  recdiff::nn::zero_grad(cparams);
+  recdiff::nn::zero_grad(gparams);
+  // Two training passes (different dropout masks) accumulate into the gradients; the second also
+  // returns the input gradient.
+  for (const std::uint32_t counter : {1u, 2u}) {
+    const recdiff::nn::Pass pass{true, 5, counter, steps};
+    const auto& cy = cnet.forward(cctx, cx, pass);
+    const auto& gy = gnet.forward(gctx, gx, pass);
+    CHECK(max_abs_diff(host(gctx, gy), cy.data()) < 1e-4);
+    const bool need_input_grad = counter == 2;
+    const auto* cdx = cnet.backward(cctx, cdy, need_input_grad);
+    const auto* gdx = gnet.backward(gctx, gdy, need_input_grad);
+    CHECK((cdx == nullptr) == (gdx == nullptr));
+    if (cdx != nullptr && gdx != nullptr) CHECK(max_abs_diff(host(gctx, *gdx), cdx->data()) < 1e-4);
+  }
+  for (std::size_t i = 0; i < cparams.size(); ++i) {
+    INFO(cparams[i].name);
+    CHECK(max_abs_diff(host(gctx, gparams[i].tensor->gradient()),
+                       cparams[i].tensor->gradient().data()) < 1e-3);
+  }
+  // The sparse evaluation pass reads the CSR rows directly.
+  recdiff::SyntheticConfig sc;
+  sc.users = 20;
+  sc.items = config.items;
+  sc.mean_items_per_user = 8;
+  const auto csr = recdiff::make_synthetic(sc);
+  const std::vector<index_t> users{0, 3, 5, 19};
+  const std::vector<int> eval_steps{9, 0, 4, 2};
+  const recdiff::nn::Pass eval{false, 5, 0, eval_steps};
+  const auto& cs = cnet.forward_sparse(cctx, csr, users, recdiff::UnitValue{}, eval);
+  const auto& gs = gnet.forward_sparse(gctx, csr, users, recdiff::UnitValue{}, eval);
+  CHECK(max_abs_diff(host(gctx, gs), cs.data()) < 1e-4);
 }
 
 TEST_CASE("CudaBackend densify, sparse_times and top_k on CSR rows", "[cuda][gpu]") {

@@ -60,13 +60,16 @@ struct CudaBackend {
   }
 
   /// Calls `f(row, col)` on the device for every element of a rows x cols index space. `f` must be
-  /// trivially copyable with a RECDIFF_HOST_DEVICE call operator (raw device pointers and sizes).
+  /// trivially copyable with a RECDIFF_HOST_DEVICE call operator (raw device pointers and sizes,
+  /// values such as a NoiseDraw), and its type must not be a private or protected member of a
+  /// class: nvcc cannot instantiate a kernel template with such a type (declare kernels' functors
+  /// public or at namespace scope).
   template <class F>
   static void for_each(const Context& ctx, std::int64_t rows, std::int64_t cols, F f) {
     cuda::launch_for_each(ctx, rows, cols, f);
   }
 
-  /// Calls `f(row)` on the device for every row in [0, rows).
+  /// Calls `f(row)` on the device for every row in [0, rows); `f` as for for_each().
   template <class F>
   static void for_each_row(const Context& ctx, std::int64_t rows, F f) {
     cuda::launch_for_each_row(ctx, rows, f);
@@ -176,7 +179,5 @@ struct CudaBackend {
   /// Returns the process-wide allocator's idle blocks to the driver.
   static void release_cached_memory() { cuda::CachingAllocator::instance().release(); }
 };
-
-static_assert(Backend<CudaBackend, float> && Backend<CudaBackend, double>);
 
 }  // namespace recdiff
