@@ -1,7 +1,7 @@
 // DiffRec's hot paths at the ml-1m_clean preset shapes (B = 400 users, I = 2810 items, dims {200,
 // 600}, E = 10): the raw GEMM of the first layer as a baseline, the denoiser's forward + backward,
 // q_sample, one full training step, one reverse step and the whole reverse chain. FLOP counts
-// follow PERFORMANCE.md (forward 7.24 MFLOP/user, training step 7.24 + 11.1 MFLOP/user), computed
+// follow docs/benchmarks.md's reference figures (forward 7.24 MFLOP/user, training step 7.24 + 11.1 MFLOP/user), computed
 // from the layer shapes so that other B and I work too. "peak_fraction" divides each benchmark's
 // GEMM rate by the Eigen SGEMM rate at 400x2820x600 measured at start-up in the same process.
 #include <chrono>
@@ -254,7 +254,7 @@ BENCHMARK(BM_ReverseStep)
     ->Unit(benchmark::kMillisecond);
 
 // The whole reverse chain (40 steps, T' = 0) for a batch of users through model.score. FLOP/s
-// counts the plain chain, 40 dense forward passes (PERFORMANCE.md's 1.72 TFLOP per ml-1m pass); the
+// counts the plain chain, 40 dense forward passes (the reference figures' 1.72 TFLOP per ml-1m pass); the
 // sparse first layer of the first step makes the real count about 1% lower.
 static void BM_ReverseChain(benchmark::State& state) {
   const std::int64_t b = state.range(0);

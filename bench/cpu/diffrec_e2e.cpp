@@ -1,6 +1,6 @@
 // End-to-end DiffRec on ml-1m_clean (preset ml-1m_clean, CPU): training epochs, full evaluation
 // passes, the SGEMM peak at the training shapes measured in the same run, peak RSS, and the ratios
-// to the authors' PyTorch code (PERFORMANCE.md). Not a Google Benchmark program: one epoch is a
+// to the authors' PyTorch code (docs/benchmarks.md, reference figures). Not a Google Benchmark program: one epoch is a
 // second, an evaluation pass several, and the quantities of interest are medians over a handful of
 // them.
 //
@@ -43,7 +43,7 @@ using recdiff::bench::median;
 using recdiff::bench::peak_rss_mb;
 using recdiff::bench::seconds_since;
 
-// The authors' PyTorch DiffRec on the same kind of machine, 2 threads (PERFORMANCE.md).
+// The authors' PyTorch DiffRec on the same kind of machine, 2 threads (docs/benchmarks.md, reference figures).
 constexpr double torch_epoch_seconds = 1.99;            // DataLoader with 4 workers, as shipped
 constexpr double torch_epoch_seconds_0_workers = 1.36;  // DataLoader with 0 workers
 constexpr double torch_eval_pass_seconds = 14.9;        // one pass: 40-step chain + top-100
@@ -198,7 +198,7 @@ int run(const Options& o) {
   const double eval_median = median(eval_seconds);
   const double train_gflops = epoch_flops / epoch_median * 1e-9;
   const double rss = peak_rss_mb();
-  // Plain-chain arithmetic of a pass (dense-equivalent, PERFORMANCE.md's 1.72 TFLOP).
+  // Plain-chain arithmetic of a pass (dense-equivalent, the reference figures' 1.72 TFLOP).
   const double eval_flops =
       config.steps * recdiff::bench::total_flops(std::span(step_gemms).first(net.widths().size())) /
       config.batch_size * users;
@@ -250,7 +250,7 @@ int run(const Options& o) {
       eval_median > 0 ? eval_flops / eval_median * 1e-9 : 0.0;
 
   auto& torch = doc["pytorch_reference"];
-  torch["source"] = "docs/PERFORMANCE.md: YiyanXu/DiffRec d35a6c6, 2-vCPU EPYC Zen 4, 2 threads";
+  torch["source"] = "docs/benchmarks.md reference figures: YiyanXu/DiffRec d35a6c6, 2-vCPU EPYC Zen 4, 2 threads";
   torch["seconds_per_epoch_as_shipped"] = torch_epoch_seconds;
   torch["seconds_per_epoch_0_workers"] = torch_epoch_seconds_0_workers;
   torch["seconds_per_eval_pass"] = torch_eval_pass_seconds;

@@ -45,7 +45,7 @@ struct GemmShape {
 /// first
 ///   layer dW1_items^T = x^T d, dW1_emb = d^T emb and the embedding's input gradient d W1_emb
 ///   (no gradient for the item columns of the input).
-/// Their flops sum to PERFORMANCE.md's 7.24 + 11.1 MFLOP per user for ml-1m_clean.
+/// Their flops sum to the reference figures' 7.24 + 11.1 MFLOP per user for ml-1m_clean.
 inline std::vector<GemmShape> diffrec_training_gemms(std::int64_t batch,
                                                      std::span<const int> widths,
                                                      std::int64_t emb) {
@@ -125,7 +125,7 @@ inline double sgemm_peak_gflops(const GemmShape& shape, int threads, int rounds 
   return best;
 }
 
-/// The reference shape of PERFORMANCE.md's "GEMM peak" table: ml-1m_clean's first layer,
+/// The reference shape of the reference figures' "GEMM peak" table: ml-1m_clean's first layer,
 /// (400 x 2820)(2820 x 600), both operands as stored.
 inline GemmShape diffrec_reference_gemm() { return {400, 2820, 600, Op::none, Op::none}; }
 
