@@ -50,7 +50,8 @@ class Activation {
   /// The functor.
   const ActivationType& activation() const noexcept { return m_act; }
 
- private:
+  // Kernel functor, public: nvcc refuses a private nested type as a kernel's template argument.
+  /// y(i, j) = act(x(i, j)).
   struct Apply {
     const T* x;
     T* y;
@@ -61,6 +62,7 @@ class Activation {
     }
   };
 
+ private:
   ActivationType m_act;
   Matrix m_y, m_dx;
 };

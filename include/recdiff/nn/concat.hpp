@@ -97,8 +97,8 @@ class Concat {
   /// A's and B's parameter counts together.
   std::size_t num_parameters() const noexcept { return m_a.num_parameters() + m_b.num_parameters(); }
 
- private:
-  // y(i, j) = a(i, j) for j < ca, else b(i, j - ca).
+  // Kernel functors, public: nvcc refuses a private nested type as a kernel's template argument.
+  /// y(i, j) = a(i, j) for j < ca, else b(i, j - ca).
   struct Join {
     const scalar_type* a;
     const scalar_type* b;
@@ -109,7 +109,7 @@ class Concat {
       y[i * (ca + cb) + j] = j < ca ? a[i * ca + j] : b[i * cb + (j - ca)];
     }
   };
-  // The inverse of Join.
+  /// The inverse of Join.
   struct Split {
     const scalar_type* dy;
     scalar_type* da;
@@ -124,6 +124,7 @@ class Concat {
         db[i * cb + (j - ca)] = v;
     }
   };
+  /// out = a + b element-wise.
   struct Add {
     const scalar_type* a;
     const scalar_type* b;
@@ -134,6 +135,7 @@ class Concat {
     }
   };
 
+ private:
   ModuleA m_a;
   ModuleB m_b;
   Matrix m_y, m_dya, m_dyb, m_dx;

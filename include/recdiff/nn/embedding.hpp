@@ -131,8 +131,8 @@ class Embedding {
                                   m_rows_buffer.data(), m_offsets_buffer.data(), dim()});
   }
 
- private:
-  // out(r, j) = W(ids[r], j), 0 for the padding id.
+  // Kernel functors, public: nvcc refuses a private nested type as a kernel's template argument.
+  /// out(r, j) = W(ids[r], j), 0 for the padding id.
   struct Gather {
     const index_t* ids;
     const T* table;
@@ -145,7 +145,7 @@ class Embedding {
     }
   };
 
-  // grad(rows[s], j) += sum over p in [offsets[s], offsets[s + 1]), in order, of dy(order[p], j).
+  /// grad(rows[s], j) += sum over p in [offsets[s], offsets[s + 1]), in order, of dy(order[p], j).
   struct Scatter {
     const T* dy;
     T* grad;
@@ -162,6 +162,7 @@ class Embedding {
     }
   };
 
+  /// table(row, j) = 0.
   struct ZeroRow {
     T* table;
     index_t row;
@@ -171,6 +172,7 @@ class Embedding {
     }
   };
 
+ private:
   // Groups the batch positions of the last forward_ids() by id (padding left out), positions in
   // increasing order inside a group, and uploads the grouping.
   void group_ids(const Context& ctx) {

@@ -54,9 +54,9 @@ struct GaussianLatentForward {
 /// KL(N(m, diag e^s) || N(0, I)) = sum_j (-s_j + e^{s_j} + m_j^2 - 1) / 2 of row r, in double.
 template <class T>
 struct GaussianKlRow {
-  const T* h;       ///< B x 2k
-  double* kl;       ///< B
-  std::int64_t k;   ///< latent size
+  const T* h;      ///< B x 2k
+  double* kl;      ///< B
+  std::int64_t k;  ///< latent size
 
   /// Processes row r.
   RECDIFF_HOST_DEVICE void operator()(std::int64_t r) const {
@@ -75,20 +75,19 @@ struct GaussianKlRow {
 /// dm = dz + w m and ds = dz noise / 2 + w (e^s - 1) / 2.
 template <class T>
 struct GaussianLatentBackward {
-  const T* h;       ///< B x 2k
-  const T* noise;   ///< B x k
-  const T* dz;      ///< B x k
-  T* dh;            ///< B x 2k
-  std::int64_t k;   ///< latent size
-  T w;              ///< KL weight
+  const T* h;      ///< B x 2k
+  const T* noise;  ///< B x k
+  const T* dz;     ///< B x k
+  T* dh;           ///< B x 2k
+  std::int64_t k;  ///< latent size
+  T w;             ///< KL weight
 
   /// Processes element (r, j).
   RECDIFF_HOST_DEVICE void operator()(std::int64_t r, std::int64_t j) const {
     const T* row = h + r * 2 * k;
     const T g = dz[r * k + j];
     dh[r * 2 * k + j] = g + w * row[j];
-    dh[r * 2 * k + k + j] =
-        g * noise[r * k + j] / T(2) + w * (std::exp(row[k + j]) - T(1)) / T(2);
+    dh[r * 2 * k + k + j] = g * noise[r * k + j] / T(2) + w * (std::exp(row[k + j]) - T(1)) / T(2);
   }
 };
 
@@ -129,8 +128,9 @@ class GaussianLatent {
   /// @throws std::invalid_argument when w is negative or not finite
   void set_kl_weight(double w) {
     if (!(w >= 0) || !std::isfinite(w))
-      throw std::invalid_argument("recdiff::nn::GaussianLatent: KL weight must be finite and >= 0, got " +
-                                  std::to_string(w));
+      throw std::invalid_argument(
+          "recdiff::nn::GaussianLatent: KL weight must be finite and >= 0, got " +
+          std::to_string(w));
     m_kl_weight = w;
   }
 
@@ -157,7 +157,8 @@ class GaussianLatent {
   /// @throws std::logic_error without a forward pass; std::invalid_argument on a shape mismatch
   const Matrix* backward(const Context& ctx, const Matrix& dz, bool need_input_grad) {
     if (m_input == nullptr)
-      throw std::logic_error("recdiff::nn::GaussianLatent::backward: no forward() pass to differentiate");
+      throw std::logic_error(
+          "recdiff::nn::GaussianLatent::backward: no forward() pass to differentiate");
     if (dz.rows() != m_z.rows() || dz.cols() != m_z.cols())
       throw std::invalid_argument("recdiff::nn::GaussianLatent::backward: dz is " +
                                   std::to_string(dz.rows()) + "x" + std::to_string(dz.cols()) +
@@ -167,8 +168,7 @@ class GaussianLatent {
     m_dh.resize(m_input->rows(), m_input->cols());
     BackendType::for_each(ctx, dz.rows(), dz.cols(),
                           GaussianLatentBackward<T>{m_input->data(), m_noise.data(), dz.data(),
-                                                    m_dh.data(), m_k,
-                                                    static_cast<T>(m_kl_weight)});
+                                                    m_dh.data(), m_k, static_cast<T>(m_kl_weight)});
     return &m_dh;
   }
 

@@ -173,8 +173,7 @@ class InputLinear {
            (has_steps() ? m_step.num_parameters() : 0);
   }
 
-  /// y[r, c] *= scale[r] (forward_sparse's row scaling). Public: nvcc refuses a private nested type
-  /// as the template argument of a __global__ kernel (CudaBackend::for_each).
+ private:
   static int checked(int items, int hidden, int emb_size) {
     if (items <= 0 || hidden <= 0 || emb_size < 0 || emb_size == 1)
       throw std::invalid_argument("recdiff::nn::InputLinear: need items > 0, hidden > 0 and "

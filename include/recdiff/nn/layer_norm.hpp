@@ -47,12 +47,13 @@ class LayerNorm {
   /// An empty layer over 0 features.
   LayerNorm() = default;
 
-  /// A layer over rows of `features` values with variance floor `eps`; gamma = 1 and beta = 0 where
-  /// the backend's storage is host memory (CpuBackend), else after initialize().
+  /// A layer over rows of `features` values with variance floor `eps`, gamma = 1 and beta = 0 on
+  /// every backend (written by initialize() on a default Context, as Mlp initialises; on
+  /// CudaBackend that needs a device).
   /// @throws std::invalid_argument unless features >= 1 and eps >= 0
   explicit LayerNorm(int features, double eps = torch_eps)
       : m_gamma(1, checked(features, eps)), m_beta(1, features), m_eps(eps) {
-    if constexpr (requires(Matrix& m) { m.setConstant(T(0)); }) m_gamma.value.setConstant(T(1));
+    initialize(Context{});
   }
 
   /// (Re)sets gamma = 1 and beta = 0 on the backend.
@@ -140,14 +141,15 @@ class LayerNorm {
     return &m_dx;
   }
 
- private:
+  // Kernel functors, public: nvcc refuses a private nested type as a kernel's template argument.
+  /// a(0, j) = value.
   struct Fill {
     T* a;
     T value;
     RECDIFF_HOST_DEVICE void operator()(std::int64_t, std::int64_t j) const { a[j] = value; }
   };
 
-  // Row i: mean, biased variance (two passes), xhat, y.
+  /// Row i: mean, biased variance (two passes), xhat, y.
   struct Forward {
     const T* x;
     T* y;
@@ -179,7 +181,7 @@ class LayerNorm {
     }
   };
 
-  // Row i: dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma.
+  /// Row i: dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma.
   struct InputGradient {
     const T* dy;
     const T* xhat;
@@ -203,7 +205,7 @@ class LayerNorm {
     }
   };
 
-  // sums(j) (+)= sum over rows, in row order, of a(r, j) b(r, j), for the columns of block b.
+  /// sums(j) (+)= sum over rows, in row order, of a(r, j) b(r, j), for the columns of block b.
   struct ProductColumnSums {
     static constexpr std::int64_t kColumns = 64;
     const T* a;
@@ -227,6 +229,7 @@ class LayerNorm {
     }
   };
 
+ private:
   static int checked(int features, double eps) {
     if (features < 1 || !(eps >= 0))
       throw std::invalid_argument("recdiff::nn::LayerNorm: need features >= 1 and eps >= 0, got " +

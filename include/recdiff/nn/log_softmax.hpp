@@ -113,7 +113,8 @@ class LogSoftmax {
   const Matrix& forward(const Context& ctx, const Matrix& x, const Pass& = {}) {
     m_y.resize(x.rows(), x.cols());
     if (x.cols() > 0)
-      BackendType::for_each_row(ctx, x.rows(), LogSoftmaxForward<T>{x.data(), m_y.data(), x.cols()});
+      BackendType::for_each_row(ctx, x.rows(),
+                                LogSoftmaxForward<T>{x.data(), m_y.data(), x.cols()});
     return m_y;
   }
 
@@ -127,8 +128,8 @@ class LogSoftmax {
     if (!need_input_grad) return nullptr;
     m_dx.resize(dy.rows(), dy.cols());
     if (dy.cols() > 0)
-      BackendType::for_each_row(ctx, dy.rows(),
-                                LogSoftmaxBackward<T>{m_y.data(), dy.data(), m_dx.data(), dy.cols()});
+      BackendType::for_each_row(
+          ctx, dy.rows(), LogSoftmaxBackward<T>{m_y.data(), dy.data(), m_dx.data(), dy.cols()});
     return &m_dx;
   }
 

@@ -38,13 +38,12 @@ class PRelu {
   static constexpr double default_init = 0.25;
 
   /// `num_slopes` = 1 (one slope for every column) or the input width (one per column), each set to
-  /// `init` where the backend's storage is host memory (CpuBackend); on a device backend the slopes
-  /// are written by initialize().
+  /// `init` on every backend (written by initialize() on a default Context, as Mlp initialises; on
+  /// CudaBackend that needs a device).
   /// @throws std::invalid_argument unless num_slopes >= 1
   explicit PRelu(int num_slopes = 1, double init = default_init)
       : m_weight(1, checked(num_slopes)), m_init(init) {
-    if constexpr (requires(Matrix& m) { m.setConstant(T(0)); })
-      m_weight.value.setConstant(static_cast<T>(init));
+    initialize(Context{});
   }
 
   /// (Re)sets every slope to the constructor's initial value, on the backend.
@@ -123,15 +122,15 @@ class PRelu {
     return &m_dx;
   }
 
- private:
-  // a(0, j) = value.
+  // Kernel functors, public: nvcc refuses a private nested type as a kernel's template argument.
+  /// a(0, j) = value.
   struct Fill {
     T* a;
     T value;
     RECDIFF_HOST_DEVICE void operator()(std::int64_t, std::int64_t j) const { a[j] = value; }
   };
 
-  // y(i, j) = x > 0 ? x : a[j * stride] x (stride 0: one shared slope).
+  /// y(i, j) = x > 0 ? x : a[j * stride] x (stride 0: one shared slope).
   struct Forward {
     const T* x;
     T* y;
@@ -144,7 +143,7 @@ class PRelu {
     }
   };
 
-  // dx(i, j) = dy * (x > 0 ? 1 : a_j).
+  /// dx(i, j) = dy * (x > 0 ? 1 : a_j).
   struct InputGradient {
     const T* x;
     const T* dy;
@@ -158,8 +157,8 @@ class PRelu {
     }
   };
 
-  // sums(j) (+)= sum over rows, in row order, of dy(r, j) x(r, j) where x(r, j) <= 0, for the
-  // kColumns columns of block b.
+  /// sums(j) (+)= sum over rows, in row order, of dy(r, j) x(r, j) where x(r, j) <= 0, for the
+  /// kColumns columns of block b.
   struct SlopeSums {
     static constexpr std::int64_t kColumns = 64;
     const T* x;
@@ -186,7 +185,7 @@ class PRelu {
     }
   };
 
-  // out[0] (+)= sum of the n partial sums, in order.
+  /// out[0] (+)= sum of the n partial sums, in order.
   struct SumInto {
     const T* partial;
     T* out;
@@ -199,6 +198,7 @@ class PRelu {
     }
   };
 
+ private:
   static int checked(int num_slopes) {
     if (num_slopes < 1)
       throw std::invalid_argument("recdiff::nn::PRelu: num_slopes must be >= 1, got " +

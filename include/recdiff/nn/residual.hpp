@@ -69,8 +69,8 @@ class Residual {
   /// M's parameter count.
   std::size_t num_parameters() const noexcept { return m_module.num_parameters(); }
 
- private:
-  // out = a + b element-wise (out may not alias either; a and b may alias each other).
+  // Kernel functor, public: nvcc refuses a private nested type as a kernel's template argument.
+  /// out = a + b element-wise (out may not alias either; a and b may alias each other).
   struct Add {
     const scalar_type* a;
     const scalar_type* b;
@@ -81,6 +81,7 @@ class Residual {
     }
   };
 
+ private:
   ModuleType m_module;
   Matrix m_y, m_dx;
 };

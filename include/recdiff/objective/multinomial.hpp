@@ -5,7 +5,8 @@
 /// section 2.1), its value and its gradient with respect to the logits in one fused pass per row.
 ///
 /// For a batch of B rows with logits f_b (the network output) and click counts x_b (binary rows),
-///   loss = (1/B) sum_b l_b,  l_b = -sum_i x_bi log softmax(f_b)_i = n_b lse(f_b) - sum_i x_bi f_bi,
+///   loss = (1/B) sum_b l_b,  l_b = -sum_i x_bi log softmax(f_b)_i = n_b lse(f_b) - sum_i x_bi
+///   f_bi,
 /// with n_b = sum_i x_bi and lse the log-sum-exp, and
 ///   d loss / d f_bi = (n_b softmax(f_b)_i - x_bi) / B.
 /// The log-softmax is never materialised: each row is shifted by its maximum, its exponentials are
@@ -62,8 +63,8 @@ struct MultinomialDenseRow {
 };
 
 /// One row of the multinomial loss against the CSR row users[b] of an interaction matrix (every
-/// stored entry counts 1): the same values as MultinomialDenseRow on the densified row, reading only
-/// the row's nnz entries of the target.
+/// stored entry counts 1): the same values as MultinomialDenseRow on the densified row, reading
+/// only the row's nnz entries of the target.
 template <class T>
 struct MultinomialCsrRow {
   const T* logits;          ///< B x cols
@@ -119,18 +120,16 @@ class MultinomialLikelihood {
   /// @throws std::invalid_argument when the shapes differ or there are no columns
   double loss_and_gradient(const Context& ctx, const Matrix& logits, const Matrix& target) {
     if (target.rows() != logits.rows() || target.cols() != logits.cols())
-      throw std::invalid_argument("recdiff::MultinomialLikelihood: target is " +
-                                  std::to_string(target.rows()) + "x" +
-                                  std::to_string(target.cols()) + ", logits are " +
-                                  std::to_string(logits.rows()) + "x" +
-                                  std::to_string(logits.cols()));
+      throw std::invalid_argument(
+          "recdiff::MultinomialLikelihood: target is " + std::to_string(target.rows()) + "x" +
+          std::to_string(target.cols()) + ", logits are " + std::to_string(logits.rows()) + "x" +
+          std::to_string(logits.cols()));
     prepare(logits);
     if (logits.rows() == 0) return 0.0;
-    BackendType::for_each_row(
-        ctx, logits.rows(),
-        objective_detail::MultinomialDenseRow<T>{logits.data(), target.data(), m_row_loss.data(),
-                                                 m_grad.data(), logits.cols(),
-                                                 1.0 / static_cast<double>(logits.rows())});
+    BackendType::for_each_row(ctx, logits.rows(),
+                              objective_detail::MultinomialDenseRow<T>{
+                                  logits.data(), target.data(), m_row_loss.data(), m_grad.data(),
+                                  logits.cols(), 1.0 / static_cast<double>(logits.rows())});
     return finish(ctx);
   }
 
@@ -140,11 +139,10 @@ class MultinomialLikelihood {
   double loss_and_gradient(const Context& ctx, const Matrix& logits, const InteractionMatrix& x,
                            std::span<const index_t> users) {
     if (static_cast<std::int64_t>(users.size()) != logits.rows() || x.num_items() != logits.cols())
-      throw std::invalid_argument("recdiff::MultinomialLikelihood: " +
-                                  std::to_string(users.size()) + " users of a matrix with " +
-                                  std::to_string(x.num_items()) + " items for logits " +
-                                  std::to_string(logits.rows()) + "x" +
-                                  std::to_string(logits.cols()));
+      throw std::invalid_argument(
+          "recdiff::MultinomialLikelihood: " + std::to_string(users.size()) +
+          " users of a matrix with " + std::to_string(x.num_items()) + " items for logits " +
+          std::to_string(logits.rows()) + "x" + std::to_string(logits.cols()));
     for (const index_t u : users)
       if (u < 0 || u >= x.num_users())
         throw std::invalid_argument("recdiff::MultinomialLikelihood: user " + std::to_string(u) +
@@ -153,10 +151,9 @@ class MultinomialLikelihood {
     if (logits.rows() == 0) return 0.0;
     BackendType::for_each_row(
         ctx, logits.rows(),
-        objective_detail::MultinomialCsrRow<T>{logits.data(), x.offsets().data(),
-                                               x.indices().data(), users.data(), m_row_loss.data(),
-                                               m_grad.data(), logits.cols(),
-                                               1.0 / static_cast<double>(logits.rows())});
+        objective_detail::MultinomialCsrRow<T>{
+            logits.data(), x.offsets().data(), x.indices().data(), users.data(), m_row_loss.data(),
+            m_grad.data(), logits.cols(), 1.0 / static_cast<double>(logits.rows())});
     return finish(ctx);
   }
 
@@ -170,7 +167,8 @@ class MultinomialLikelihood {
 
   void prepare(const Matrix& logits) {
     if (logits.cols() < 1)
-      throw std::invalid_argument("recdiff::MultinomialLikelihood: logits need at least one column");
+      throw std::invalid_argument(
+          "recdiff::MultinomialLikelihood: logits need at least one column");
     m_grad.resize(logits.rows(), logits.cols());
     m_row_loss.resize(logits.rows(), 1);
     m_host.assign(static_cast<std::size_t>(logits.rows()), 0.0);
