@@ -401,10 +401,8 @@ class AutoencoderCore {
   /// Number of items.
   int items() const noexcept { return m_state->items; }
 
- private:
-  using DoubleMatrix = typename BackendType::template Matrix<double>;
-
-  /// g += 2 lambda W and row_sq[r] = sum_j W(r, j)^2 for row r of a weight matrix.
+  /// g += 2 lambda W and row_sq[r] = sum_j W(r, j)^2 for row r of a weight matrix. (Public: nvcc
+  /// refuses private nested types as kernel template arguments.)
   struct WeightDecayRow {
     const T* w;
     T* g;
@@ -421,6 +419,9 @@ class AutoencoderCore {
       row_sq[r] = s;
     }
   };
+
+ private:
+  using DoubleMatrix = typename BackendType::template Matrix<double>;
 
   struct State {
     State(Net n, int item_count, const AutoencoderSettings& s)
