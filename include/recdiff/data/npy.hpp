@@ -7,11 +7,8 @@
 /// header dictionary, dtype, byte order, memory order, shape, payload size) and reports each problem as
 /// an IoError with the file name and the byte offset.
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -19,15 +16,16 @@
 #include <fstream>
 #include <limits>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <recdiff/detail/xtensor_include.hpp>
 #include <recdiff/error.hpp>
+#include <recdiff/io/atomic_file.hpp>
 
 namespace recdiff {
 
@@ -446,10 +444,6 @@ xt::xarray<T> load_npy(const std::filesystem::path& file) {
 
 namespace detail {
 
-/// Numbers the temporary files of save_npy() within a process (with the process id, a unique name
-/// even when several threads write the same target).
-inline std::atomic<unsigned> npy_temp_serial{0};
-
 /// The complete header of a .npy file (prelude + dictionary + padding + '\n') for `shape` of
 /// `descr`: version 1.0 with the payload aligned to 64 bytes, as NumPy writes it (2.0 when the
 /// header does not fit a 16-bit length).
@@ -472,9 +466,9 @@ inline std::string npy_header_bytes(std::string_view descr, const std::vector<st
 
 /// Writes `array` (any rank, element type int32, int64, float or double) to `file` as a .npy v1.0
 /// file: C order, little-endian, the header padded so the payload starts on a 64-byte boundary.
-/// load_npy() and numpy.load() read it back. The file is written atomically: first to a temporary
-/// file in the same folder, then renamed over `file`, so a reader sees either the old file or the
-/// complete new one.
+/// load_npy() and numpy.load() read it back. The file is written atomically
+/// (write_file_atomically()): first to a temporary file in the same folder, then renamed over
+/// `file`, so a reader sees either the old file or the complete new one.
 /// @throws IoError when the temporary file cannot be written or renamed (it is removed)
 template <class E>
 void save_npy(const std::filesystem::path& file, const xt::xexpression<E>& array) {
@@ -484,7 +478,7 @@ void save_npy(const std::filesystem::path& file, const xt::xexpression<E>& array
   std::vector<std::uint64_t> shape;
   for (const auto d : a.shape()) shape.push_back(static_cast<std::uint64_t>(d));
   // A row-major container is written from its own buffer; anything else is evaluated in C order.
-  auto write_payload = [&](std::ofstream& out, const T* data, std::size_t count) {
+  auto write_payload = [&](std::ostream& out, const T* data, std::size_t count) {
     if constexpr (std::endian::native == std::endian::little) {
       out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(count * sizeof(T)));
     } else {
@@ -494,11 +488,7 @@ void save_npy(const std::filesystem::path& file, const xt::xexpression<E>& array
       }
     }
   };
-  const auto tmp = std::filesystem::path(file.string() + ".tmp" + std::to_string(::getpid()) + "." +
-                                         std::to_string(detail::npy_temp_serial++));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError(tmp, "cannot open for writing");
+  write_file_atomically(file, [&](std::ostream& out) {
     const std::string header = detail::npy_header_bytes(descr, shape);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     constexpr bool row_major_container = [] {
@@ -513,19 +503,7 @@ void save_npy(const std::filesystem::path& file, const xt::xexpression<E>& array
       const xt::xarray<T, xt::layout_type::row_major> c = a;
       write_payload(out, c.data(), c.size());
     }
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw IoError(tmp, "write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, file, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw IoError(file, "cannot rename the temporary file into place: " + ec.message());
-  }
+  });
 }
 
 }  // namespace recdiff

@@ -10,19 +10,19 @@
 /// name length u32, name bytes, then for text: length u32 + bytes; for tensors: rows u64, cols u64 and
 /// rows * cols values in row-major order.
 
-#include <unistd.h>
-
 #include <bit>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <map>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include <recdiff/error.hpp>
+#include <recdiff/io/atomic_file.hpp>
 
 namespace recdiff {
 
@@ -52,9 +52,9 @@ static_assert(std::endian::native == std::endian::little,
 /// A tensor read from a checkpoint: shape and row-major values.
 template <class T>
 struct CheckpointTensor {
-  std::uint64_t rows = 0;
-  std::uint64_t cols = 0;
-  std::vector<T> values;
+  std::uint64_t rows = 0;  ///< number of rows
+  std::uint64_t cols = 0;  ///< number of columns
+  std::vector<T> values;   ///< rows * cols values, row-major
 };
 
 /// Collects metadata and tensors, then writes them atomically with write().
@@ -77,14 +77,11 @@ class CheckpointWriter {
     m_payload.append(reinterpret_cast<const char*>(data), rows * cols * sizeof(T));
   }
 
-  /// Writes the checkpoint to `path`: first to a temporary file in the same folder, then renamed over
-  /// `path`, so readers see either the old file or the complete new one. Throws IoError on failure
-  /// (and removes the temporary file).
+  /// Writes the checkpoint to `path` with write_file_atomically(): first to a temporary file in the
+  /// same folder, then renamed over `path`, so readers see either the old file or the complete new
+  /// one. Throws IoError on failure (and removes the temporary file).
   void write(const std::filesystem::path& path) const {
-    const auto tmp = std::filesystem::path(path.string() + ".tmp" + std::to_string(::getpid()));
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      if (!out) throw IoError(tmp, "cannot open for writing");
+    write_file_atomically(path, [this](std::ostream& out) {
       std::string head(detail::checkpoint_magic, 8);
       detail::append_pod(head, detail::checkpoint_version);
       detail::append_pod(head, static_cast<std::uint64_t>(m_payload.size()));
@@ -93,19 +90,7 @@ class CheckpointWriter {
       out.write(head.data(), static_cast<std::streamsize>(head.size()));
       out.write(m_payload.data(), static_cast<std::streamsize>(m_payload.size()));
       out.write(tail.data(), static_cast<std::streamsize>(tail.size()));
-      out.close();
-      if (!out) {
-        std::error_code ec;
-        std::filesystem::remove(tmp, ec);
-        throw IoError(tmp, "write failed (disk full?)");
-      }
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-      std::filesystem::remove(tmp, ec);
-      throw IoError(path, "cannot rename the temporary file into place: " + ec.message());
-    }
+    });
   }
 
  private:
@@ -126,6 +111,8 @@ class CheckpointWriter {
 /// asking for an entry that is absent or has another shape raises IoError too.
 class CheckpointReader {
  public:
+  /// Reads and validates the whole checkpoint at `path`.
+  /// @throws IoError on a missing file or any defect of its content
   explicit CheckpointReader(const std::filesystem::path& path) : m_path(path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw IoError(path, "cannot open checkpoint (missing file?)");
@@ -151,6 +138,10 @@ class CheckpointReader {
     parse(bytes, head, head + size);
   }
 
+  /// The file this checkpoint was read from (for messages about its content).
+  const std::filesystem::path& path() const noexcept { return m_path; }
+
+  /// Whether the checkpoint has an entry (text or tensor) called `name`.
   bool has(const std::string& name) const { return m_entries.count(name) != 0; }
 
   /// The text entry `name`.

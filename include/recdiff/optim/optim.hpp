@@ -7,6 +7,7 @@
 #include <recdiff/optim/adam_update.hpp>
 #include <recdiff/optim/adamax.hpp>
 #include <recdiff/optim/adamax_update.hpp>
+#include <recdiff/optim/optimizer_base.hpp>
 #include <recdiff/optim/sgd.hpp>
 #include <recdiff/optim/sgd_update.hpp>
 #include <recdiff/optim/state_io.hpp>

@@ -43,6 +43,16 @@ inline void require_unit_interval(const std::string& who, const char* name, doub
     fail(who, std::string(name) + " must be in [0, 1), got " + std::to_string(value));
 }
 
+/// The checks of an Adam-family configuration `c` (Adam, AdamW, Adamax) besides the learning rate:
+/// beta1 and beta2 in [0, 1), eps > 0, weight_decay >= 0 (all finite).
+template <class Config>
+void require_moment_config(const std::string& who, const Config& c) {
+  require_unit_interval(who, "beta1", c.beta1);
+  require_unit_interval(who, "beta2", c.beta2);
+  require_positive(who, "eps", c.eps);
+  require_non_negative(who, "weight_decay", c.weight_decay);
+}
+
 /// "rows x cols" for messages.
 inline std::string shape_text(std::int64_t rows, std::int64_t cols) {
   return std::to_string(rows) + "x" + std::to_string(cols);
@@ -92,8 +102,8 @@ void save_matrix(const typename BackendType::Context& ctx, CheckpointWriter& w,
 }
 
 /// Reads tensor `name` (rows x cols of T) from `r` into a fresh backend matrix. With `non_negative`,
-/// every value must be >= 0 (second moments, infinity norms), else IoError. The reader raises IoError
-/// on a missing entry, another element type or another shape.
+/// every value must be >= 0 (second moments, infinity norms), else IoError naming r.path(). The
+/// reader raises IoError on a missing entry, another element type or another shape.
 template <class BackendType, class T>
 typename BackendType::template Matrix<T> stage_matrix(const typename BackendType::Context& ctx,
                                                       const CheckpointReader& r,
@@ -104,10 +114,9 @@ typename BackendType::template Matrix<T> stage_matrix(const typename BackendType
   if (non_negative)
     for (std::size_t k = 0; k < host.size(); ++k)
       if (!(host[k] >= T(0)))
-        throw IoError("checkpoint", "tensor '" + name + "' holds " +
-                                        std::to_string(static_cast<double>(host[k])) +
-                                        " at position " + std::to_string(k) +
-                                        ", expected values >= 0");
+        throw IoError(r.path(), "tensor '" + name + "' holds " +
+                                    std::to_string(static_cast<double>(host[k])) + " at position " +
+                                    std::to_string(k) + ", expected values >= 0");
   typename BackendType::template Matrix<T> out;
   BackendType::upload(ctx, std::span<const T>(host), rows, cols, out);
   return out;
@@ -119,13 +128,13 @@ inline void save_counter(CheckpointWriter& w, const std::string& name, std::int6
   w.add_tensor(name, 1, 1, &v);
 }
 
-/// Reads the 1x1 float64 counter `name`, which must hold a whole number in [0, 2^53]; IoError
-/// otherwise (and from the reader on a missing entry or another shape).
+/// Reads the 1x1 float64 counter `name`, which must hold a whole number in [0, 2^53]; IoError naming
+/// r.path() otherwise (and from the reader on a missing entry or another shape).
 inline std::int64_t stage_counter(const CheckpointReader& r, const std::string& name) {
   const double v = r.tensor<double>(name, 1, 1)[0];
   if (!(v >= 0 && v <= 9007199254740992.0) || v != std::floor(v))
-    throw IoError("checkpoint", "counter '" + name + "' holds " + std::to_string(v) +
-                                    ", expected a whole number >= 0");
+    throw IoError(r.path(), "counter '" + name + "' holds " + std::to_string(v) +
+                                ", expected a whole number >= 0");
   return static_cast<std::int64_t>(v);
 }
 
