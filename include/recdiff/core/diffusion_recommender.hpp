@@ -86,17 +86,11 @@ class DiffusionRecommender {
   }
 
   /// A copy of the parameters (to keep the best epoch's).
-  Snapshot snapshot() const {
-    Snapshot snap;
-    for (const auto& p : m_state->params) snap.push_back(p.value());
-    return snap;
-  }
+  Snapshot snapshot() const { return nn::snapshot_values(m_state->params); }
   /// Restores parameters from snapshot().
+  /// @throws std::invalid_argument for a snapshot of another architecture
   void restore(const Snapshot& snap) {
-    const auto& params = m_state->params;
-    if (snap.size() != params.size())
-      throw std::invalid_argument("recdiff::DiffusionRecommender::restore: snapshot of another model");
-    for (std::size_t i = 0; i < params.size(); ++i) params[i].value() = snap[i];
+    nn::restore_values(m_state->params, snap, "recdiff::DiffusionRecommender::restore");
   }
 
   /// Writes the parameters, the optimiser and sampler state and `config` (free text describing the

@@ -328,25 +328,12 @@ class AutoencoderCore {
   }
 
   /// A copy of the parameters (to keep the best epoch's).
-  Snapshot snapshot() const {
-    Snapshot snap;
-    for (const auto& p : m_state->params) snap.push_back(p.value());
-    return snap;
-  }
+  Snapshot snapshot() const { return nn::snapshot_values(m_state->params); }
 
   /// Restores parameters from snapshot() (the optimiser state is left as it is).
   /// @throws std::invalid_argument for a snapshot of another architecture
   void restore(const Snapshot& snap) {
-    const auto& params = m_state->params;
-    if (snap.size() != params.size())
-      throw std::invalid_argument("recdiff::AutoencoderCore::restore: snapshot of another model (" +
-                                  std::to_string(snap.size()) + " tensors, expected " +
-                                  std::to_string(params.size()) + ")");
-    for (std::size_t i = 0; i < params.size(); ++i)
-      if (snap[i].rows() != params[i].value().rows() || snap[i].cols() != params[i].value().cols())
-        throw std::invalid_argument("recdiff::AutoencoderCore::restore: tensor " + params[i].name +
-                                    " has another shape in the snapshot");
-    for (std::size_t i = 0; i < params.size(); ++i) params[i].value() = snap[i];
+    nn::restore_values(m_state->params, snap, "recdiff::AutoencoderCore::restore");
   }
 
   /// Writes a checkpoint: text "model" = model_name, text "config" = config, text "updates", every

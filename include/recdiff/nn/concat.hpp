@@ -9,6 +9,7 @@
 #include <utility>
 
 #include <recdiff/config.hpp>
+#include <recdiff/nn/kernels.hpp>
 #include <recdiff/nn/parameter.hpp>
 #include <recdiff/nn/pass.hpp>
 
@@ -85,7 +86,7 @@ class Concat {
       throw std::logic_error("recdiff::nn::Concat::backward: the modules' input gradients differ in shape");
     m_dx.resize(ga->rows(), ga->cols());
     backend_type::for_each(ctx, m_dx.rows(), m_dx.cols(),
-                           Add{ga->data(), gb->data(), m_dx.data(), m_dx.cols()});
+                           AddKernel<scalar_type>{ga->data(), gb->data(), m_dx.data(), m_dx.cols()});
     return &m_dx;
   }
 
@@ -122,16 +123,6 @@ class Concat {
         da[i * ca + j] = v;
       else
         db[i * cb + (j - ca)] = v;
-    }
-  };
-  /// out = a + b element-wise.
-  struct Add {
-    const scalar_type* a;
-    const scalar_type* b;
-    scalar_type* out;
-    std::int64_t cols;
-    RECDIFF_HOST_DEVICE void operator()(std::int64_t i, std::int64_t j) const {
-      out[i * cols + j] = a[i * cols + j] + b[i * cols + j];
     }
   };
 

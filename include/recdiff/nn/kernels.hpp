@@ -190,4 +190,17 @@ struct NormalFill {
   }
 };
 
+/// out = a + b element-wise over a row-major matrix (out may not alias either; a and b may alias
+/// each other). The sum of two branches: Residual's skip, Concat's two input gradients.
+template <class T>
+struct AddKernel {
+  const T* a;
+  const T* b;
+  T* out;
+  std::int64_t cols;
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t i, std::int64_t j) const {
+    out[i * cols + j] = a[i * cols + j] + b[i * cols + j];
+  }
+};
+
 }  // namespace recdiff::nn

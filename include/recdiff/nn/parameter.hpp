@@ -4,6 +4,7 @@
 /// the named views of them that optimisers and checkpoints work on.
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -82,6 +83,33 @@ std::size_t count_scalars(const ParameterList<BackendType, T>& params) noexcept 
   std::size_t n = 0;
   for (const auto& p : params) n += p.tensor->size();
   return n;
+}
+
+/// Copies of every parameter's value, in list order (to keep the best epoch's parameters).
+template <class BackendType, class T>
+std::vector<typename BackendType::template Matrix<T>> snapshot_values(
+    const ParameterList<BackendType, T>& params) {
+  std::vector<typename BackendType::template Matrix<T>> snap;
+  snap.reserve(params.size());
+  for (const auto& p : params) snap.push_back(p.value());
+  return snap;
+}
+
+/// Writes a snapshot_values() copy back, after checking that it has one tensor of the right shape
+/// per parameter (nothing is written otherwise).
+/// @throws std::invalid_argument naming `who` for a snapshot of another architecture
+template <class BackendType, class T>
+void restore_values(const ParameterList<BackendType, T>& params,
+                    const std::vector<typename BackendType::template Matrix<T>>& snap,
+                    const std::string& who) {
+  if (snap.size() != params.size())
+    throw std::invalid_argument(who + ": snapshot of another model (" + std::to_string(snap.size()) +
+                                " tensors, expected " + std::to_string(params.size()) + ")");
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (snap[i].rows() != params[i].value().rows() || snap[i].cols() != params[i].value().cols())
+      throw std::invalid_argument(who + ": tensor " + params[i].name +
+                                  " has another shape in the snapshot");
+  for (std::size_t i = 0; i < params.size(); ++i) params[i].value() = snap[i];
 }
 
 /// The parameters of module `m`, named with `prefix` (Module::collect_parameters into a fresh

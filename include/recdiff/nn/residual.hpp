@@ -9,6 +9,7 @@
 #include <utility>
 
 #include <recdiff/config.hpp>
+#include <recdiff/nn/kernels.hpp>
 #include <recdiff/nn/parameter.hpp>
 #include <recdiff/nn/pass.hpp>
 
@@ -46,7 +47,7 @@ class Residual {
                                   " to " + std::to_string(h.rows()) + "x" +
                                   std::to_string(h.cols()) + ", a skip connection needs the same shape");
     m_y.resize(x.rows(), x.cols());
-    backend_type::for_each(ctx, x.rows(), x.cols(), Add{x.data(), h.data(), m_y.data(), x.cols()});
+    backend_type::for_each(ctx, x.rows(), x.cols(), AddKernel<scalar_type>{x.data(), h.data(), m_y.data(), x.cols()});
     return m_y;
   }
 
@@ -58,7 +59,7 @@ class Residual {
     if (dm == nullptr)
       throw std::logic_error("recdiff::nn::Residual::backward: the module returned no input gradient");
     m_dx.resize(dy.rows(), dy.cols());
-    backend_type::for_each(ctx, dy.rows(), dy.cols(), Add{dy.data(), dm->data(), m_dx.data(), dy.cols()});
+    backend_type::for_each(ctx, dy.rows(), dy.cols(), AddKernel<scalar_type>{dy.data(), dm->data(), m_dx.data(), dy.cols()});
     return &m_dx;
   }
 
@@ -69,17 +70,6 @@ class Residual {
   /// M's parameter count.
   std::size_t num_parameters() const noexcept { return m_module.num_parameters(); }
 
-  // Kernel functor, public: nvcc refuses a private nested type as a kernel's template argument.
-  /// out = a + b element-wise (out may not alias either; a and b may alias each other).
-  struct Add {
-    const scalar_type* a;
-    const scalar_type* b;
-    scalar_type* out;
-    std::int64_t cols;
-    RECDIFF_HOST_DEVICE void operator()(std::int64_t i, std::int64_t j) const {
-      out[i * cols + j] = a[i * cols + j] + b[i * cols + j];
-    }
-  };
 
  private:
   ModuleType m_module;
