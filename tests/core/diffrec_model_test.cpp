@@ -307,3 +307,23 @@ TEST_CASE("checkpoints of the earlier layout load; another optimiser is refused 
   restored.score(data.train, users, after);
   REQUIRE(after == before);
 }
+
+TEST_CASE("the reverse chain runs on a dense batch as on CSR rows", "[core]") {
+  // reverse_chain_dense (a latent matrix in L-DiffRec) on the densified rows equals the CSR chain
+  // (plain chain: the CSR path only reads the first step sparsely), up to float rounding.
+  const auto data = small_data(60, 50);
+  DiffRecConfig c = small_config();
+  c.latent_chain = false;
+  auto model = make_diffrec<CpuBackend>(c, data.train.num_items(), BinaryInput{}, 1);
+  const std::vector<index_t> users{3, 0, 17, 42, 8};
+  for (std::uint32_t b = 0; b < 5; ++b) model.train_batch(data.train, users, b);
+  const CpuBackend::Context ctx(1);
+  CpuBackend::Matrix<float> x0, dense, sparse;
+  CpuBackend::densify(ctx, data.train, users, x0);
+  model.diffusion().reverse_chain(ctx, data.train, users, UnitValue{}, sparse);
+  model.diffusion().reverse_chain_dense(ctx, x0, users, dense);
+  REQUIRE(dense.rows() == 5);
+  REQUIRE((dense - sparse).cwiseAbs().maxCoeff() <= 1e-5f * sparse.cwiseAbs().maxCoeff());
+  REQUIRE_THROWS_WITH(model.diffusion().reverse_chain_dense(ctx, x0, std::vector<index_t>{1}, dense),
+                      Catch::Contains("1 row ids for 5 rows"));
+}
