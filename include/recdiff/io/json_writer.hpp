@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <recdiff/error.hpp>
+#include <recdiff/io/atomic_file.hpp>
 
 namespace recdiff {
 
@@ -65,22 +66,11 @@ class JsonValue {
     return out;
   }
 
-  /// Writes the document to `path` through a temporary file and a rename. Throws IoError.
+  /// Writes the document to `path` atomically (io/atomic_file.hpp: a temporary file in the same
+  /// folder, renamed into place). Throws IoError.
   void save(const std::filesystem::path& path) const {
-    const auto tmp = std::filesystem::path(path.string() + ".tmp");
-    {
-      std::ofstream out(tmp, std::ios::trunc);
-      if (!out) throw IoError(tmp, "cannot open for writing");
-      out << dump() << '\n';
-      out.close();
-      if (!out) throw IoError(tmp, "write failed");
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-      std::filesystem::remove(tmp, ec);
-      throw IoError(path, "cannot rename the temporary file into place");
-    }
+    const std::string text = dump() + '\n';
+    write_file_atomically(path, [&](std::ostream& out) { out << text; });
   }
 
  private:
