@@ -14,15 +14,37 @@ static_assert(Backend<CpuBackend, float> && Backend<CpuBackend, double>);
 
 // Schedules.
 static_assert(NoiseSchedule<Linear> && NoiseSchedule<Constant> && NoiseSchedule<Cosine> &&
-              NoiseSchedule<DiffRecLinearVar>);
+              NoiseSchedule<DiffRecLinearVar> && NoiseSchedule<Quadratic>);
 
 // Noise kernels and their capabilities.
 static_assert(NoiseKernel<Gaussian, B> && DifferentiableNoise<Gaussian, B> && GaussianNoise<Gaussian>);
+static_assert(BetaScheduleNoise<Gaussian> && !BernoulliNoise<Gaussian>);
+static_assert(NoiseKernel<Bernoulli<TwoWayFlip>, B> && NoiseKernel<Bernoulli<FairCoin>, B> &&
+              NoiseKernel<Bernoulli<OneWay>, B>);
+static_assert(BernoulliNoise<Bernoulli<TwoWayFlip>> && BernoulliNoise<Bernoulli<FairCoin>> &&
+              BernoulliNoise<Bernoulli<OneWay>> && BetaScheduleNoise<Bernoulli<OneWay>>);
+static_assert(!DifferentiableNoise<Bernoulli<TwoWayFlip>, B> &&
+              !DifferentiableNoise<Bernoulli<FairCoin>, B> &&
+              !DifferentiableNoise<Bernoulli<OneWay>, B>);
+static_assert(!GaussianNoise<Bernoulli<TwoWayFlip>> && !GaussianNoise<Bernoulli<FairCoin>> &&
+              !GaussianNoise<Bernoulli<OneWay>>);
 
 // Objectives, and which noise kernels they pair with.
 static_assert(Objective<PredictX0> && Objective<PredictEpsilon>);
 static_assert(CompatibleObjective<PredictX0, Gaussian, B> &&
               CompatibleObjective<PredictEpsilon, Gaussian, B>);
+static_assert(Objective<BernoulliBce> && CompatibleObjective<BernoulliBce, Bernoulli<TwoWayFlip>, B> &&
+              CompatibleObjective<BernoulliBce, Bernoulli<FairCoin>, B> &&
+              CompatibleObjective<BernoulliBce, Bernoulli<OneWay>, B>);
+static_assert(!CompatibleObjective<BernoulliBce, Gaussian, B>,
+              "the BCE objective reads Bernoulli marginals, which a Gaussian kernel has not");
+static_assert(!CompatibleObjective<PredictEpsilon, Bernoulli<TwoWayFlip>, B> &&
+                  !CompatibleObjective<PredictEpsilon, Bernoulli<FairCoin>, B> &&
+                  !CompatibleObjective<PredictEpsilon, Bernoulli<OneWay>, B> &&
+                  !CompatibleObjective<PredictX0, Bernoulli<TwoWayFlip>, B> &&
+                  !CompatibleObjective<PredictX0, Bernoulli<FairCoin>, B> &&
+                  !CompatibleObjective<PredictX0, Bernoulli<OneWay>, B>,
+              "the Gaussian objectives need Gaussian tables");
 static_assert(TargetDifferentiableObjective<PredictX0, B>);
 static_assert(!TargetDifferentiableObjective<PredictEpsilon, B>,
               "the eps objective gives no x0 gradient: L-DiffRec needs the x0 objective");

@@ -60,6 +60,31 @@ concept DifferentiableNoise =
       n.template q_sample_backward<B, float>(ctx, ws, in, accumulate, out);
     };
 
+/// Capability: the kernel exposes the schedule's betas it was built from, as
+/// `n.betas() -> std::span<const double>` (beta_0..beta_{T-1}; a kernel built from a noiseless
+/// schedule may return an empty span or zeros, see its documentation). Gaussian and Bernoulli both
+/// satisfy it, so code that needs only the betas (e.g. a composite's per-step loss weights) does
+/// not depend on the kind of kernel.
+template <class N>
+concept BetaScheduleNoise = requires(const N& n) {
+  { n.betas() } -> std::same_as<std::span<const double>>;
+};
+
+/// Capability: a kernel over binary states {0, 1} (noise/bernoulli.hpp), which objectives such as
+/// BernoulliBce constrain on. `N::process_type` is the chain's tag (`process_type::one_way` true
+/// when 0 is absorbing); `n.marginal(k, x0)` is P(x_k = 1 | x_0) and `n.posterior(k, x_t, x0)` is
+/// q(x_{k-1} = 1 | x_k = x_t, x_0) for binary x_t and x0, both in closed form, in double. Such a
+/// kernel is neither DifferentiableNoise (x_t is a draw of x0, not a smooth function of it) nor
+/// GaussianNoise.
+template <class N>
+concept BernoulliNoise =
+    BetaScheduleNoise<N> && requires(const N& n, int k, int x_t, int x0_bit, double x0) {
+      typename N::process_type;
+      { N::process_type::one_way } -> std::convertible_to<bool>;
+      { n.marginal(k, x0) } -> std::same_as<double>;
+      { n.posterior(k, x_t, x0_bit) } -> std::same_as<double>;
+    };
+
 /// Capability: a Gaussian kernel with DDPM tables (snr, x0-from-eps and posterior coefficients),
 /// whose posterior mean is linear, coef1_k x0_hat + coef2_k x_k. The Gaussian objectives need the
 /// tables; the exact latent reverse chain needs the linearity.

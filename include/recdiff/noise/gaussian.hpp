@@ -48,6 +48,8 @@ class Gaussian {
   bool is_noiseless() const noexcept { return m_tables.is_noiseless(); }
   /// The per-step buffers.
   const GaussianTables& tables() const noexcept { return m_tables; }
+  /// beta_0..beta_{T-1} of the tables (zeros for a noiseless schedule), as BetaScheduleNoise asks.
+  std::span<const double> betas() const noexcept { return m_tables.betas(); }
   /// (coef1_k, coef2_k) of the posterior mean coef1 x0 + coef2 x_k.
   std::pair<double, double> posterior_mean_coefficients(int k) const {
     const int one[1] = {k};

@@ -2,4 +2,6 @@
 /// @file
 /// Folder header: every noise policy.
 
+#include <recdiff/noise/bernoulli.hpp>
+#include <recdiff/noise/bernoulli_tables.hpp>
 #include <recdiff/noise/gaussian.hpp>

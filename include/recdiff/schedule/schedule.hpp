@@ -8,3 +8,4 @@
 #include <recdiff/schedule/diffrec_linear_var.hpp>
 #include <recdiff/noise/gaussian_tables.hpp>
 #include <recdiff/schedule/linear.hpp>
+#include <recdiff/schedule/quadratic.hpp>
