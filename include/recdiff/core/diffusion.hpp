@@ -20,6 +20,7 @@
 #include <recdiff/core/latent_chain.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
 #include <recdiff/nn/pass.hpp>
+#include <recdiff/noise/detail/checks.hpp>
 #include <recdiff/noise/noise_draw.hpp>
 #include <recdiff/objective/row_terms.hpp>
 
@@ -39,6 +40,10 @@ struct DiffusionOptions {
   /// Run the reverse chain exactly in the denoiser's first hidden space where that applies
   /// (core/latent_chain.hpp): same scores up to float rounding, several times faster.
   bool latent_chain = true;
+  /// Inference: -1 runs the reverse chain (DiffRec); k >= 0 scores each user by the x0 prediction
+  /// of one denoiser pass at step k on the clean input (RecFusion's "the user vector is x^1, one
+  /// reverse step": k = 0 for its MLP models, 1 for RecFusionT and the U-Nets).
+  int predict_step = -1;
 };
 
 /// A diffusion model over user interaction vectors (or, inside a composite, over latent vectors).
@@ -83,6 +88,10 @@ class Diffusion {
         m_noise(m_schedule),
         m_denoiser(std::move(denoiser)),
         m_options(options) {
+    if (options.predict_step < -1 || options.predict_step >= m_noise.num_steps())
+      throw std::invalid_argument("recdiff::Diffusion: predict_step must be -1 (reverse chain) or "
+                                  "in [0, steps = " + std::to_string(m_noise.num_steps()) +
+                                  "), got " + std::to_string(options.predict_step));
     if (options.sampling_steps < 0 || options.sampling_steps > m_noise.num_steps())
       throw std::invalid_argument("recdiff::Diffusion: sampling_steps must be in [0, steps = " +
                                   std::to_string(m_noise.num_steps()) + "], got " +
@@ -112,7 +121,7 @@ class Diffusion {
                       std::uint32_t counter) {
     m_x0 = &x0;
     if (m_noise.is_noiseless()) {
-      m_ws.eps.setZero(x0.rows(), x0.cols());
+      if constexpr (requires { m_ws.eps; }) m_ws.eps.setZero(x0.rows(), x0.cols());
       m_x_t_ptr = &x0;
     } else {
       m_noise.template q_sample<BackendType, scalar_type>(
@@ -182,6 +191,34 @@ class Diffusion {
   }
 
   // --- inference -----------------------------------------------------------------------------------
+
+  /// The objective's x0 prediction from one denoiser pass at step k (evaluation mode) on the CSR
+  /// rows `users` of `input` (the clean interaction vectors, entries valued by value(position,
+  /// length)), written to `out` (B x I). The rows are read sparsely by a SparseInputDenoiser.
+  /// @throws std::out_of_range unless 0 <= k < T
+  template <class ValueFn>
+  void predict_x0(const Context& ctx, const InteractionMatrix& input,
+                  std::span<const index_t> users, ValueFn value, int k, Matrix& out) {
+    m_chain_steps.assign(users.size(), k);
+    policy_detail::check_steps("recdiff::Diffusion::predict_x0", m_chain_steps, m_noise.num_steps());
+    const nn::Pass pass{false, m_options.seed, 0, m_chain_steps};
+    const Matrix* f = nullptr;
+    if constexpr (SparseInputDenoiser<DenoiserType, BackendType>) {
+      f = &m_denoiser.forward_sparse(ctx, input, users, value, pass);
+    } else {
+      BackendType::densify(ctx, input, users, m_x, value);
+      f = &m_denoiser.forward(ctx, m_x, pass);
+    }
+    if constexpr (ObjectiveType::output_is_x0) {
+      out = *f;
+    } else {
+      if constexpr (SparseInputDenoiser<DenoiserType, BackendType>)
+        BackendType::densify(ctx, input, users, m_x, value);
+      ObjectiveType::template row_terms<BackendType>(ctx, m_noise, m_chain_steps, {},
+                                                     m_options.reweight, m_rows);
+      ObjectiveType::template x0_hat<BackendType, scalar_type>(ctx, m_noise, *f, m_x, m_rows, out);
+    }
+  }
 
   /// Runs the reverse chain from the CSR rows `users` of `input` (the users' clean interaction
   /// vectors, entries valued by value(position, length)), writing the final x (B x I) to `out`.

@@ -32,11 +32,14 @@ namespace recdiff {
 /// @tparam DiffusionType a Diffusion<...> instantiation
 /// @tparam OptimizerType an Optimizer, constructible from the denoiser's parameter list and its
 ///                       config type
-/// @tparam SamplerType   a StepSampler (ImportanceSampler, UniformSampler)
+/// @tparam SamplerType   a StepSampler (ImportanceSampler, UniformSampler, or WholeChain: every
+///                       training step of every user, the batch's rows repeated once per step)
 /// @tparam InputType     the input weighting (BinaryInput, TimeLinearInput)
 template <class DiffusionType, class OptimizerType, class SamplerType, class InputType>
 class DiffusionRecommender {
  public:
+  using diffusion_type = DiffusionType;                     ///< the Diffusion
+  using optimizer_type = OptimizerType;                     ///< the optimiser
   using BackendOf = typename DiffusionType::backend_type;   ///< the backend
   using scalar_type = typename DiffusionType::scalar_type;  ///< the scalar type
   using Matrix = typename DiffusionType::Matrix;            ///< storage
@@ -59,7 +62,16 @@ class DiffusionRecommender {
   double train_batch(const InteractionMatrix& train, std::span<const index_t> users,
                      std::uint32_t step) {
     State& s = *m_state;
-    BackendOf::densify(s.ctx, train, users, s.x0, s.input);
+    if constexpr (requires { s.sampler.steps_per_row(); }) {
+      // Every training step for every user (WholeChain): the batch's rows, once per step.
+      const auto per_row = static_cast<std::size_t>(s.sampler.steps_per_row());
+      s.tiled_users.clear();
+      for (std::size_t r = 0; r < per_row; ++r)
+        s.tiled_users.insert(s.tiled_users.end(), users.begin(), users.end());
+      BackendOf::densify(s.ctx, train, s.tiled_users, s.x0, s.input);
+    } else {
+      BackendOf::densify(s.ctx, train, users, s.x0, s.input);
+    }
     s.optimizer.zero_grad();
     const double loss = s.diffusion.loss_and_gradients(s.ctx, s.x0, s.sampler, step);
     s.optimizer.step(s.ctx);
@@ -67,10 +79,14 @@ class DiffusionRecommender {
     return loss;
   }
 
-  /// Scores (users.size() x items): the reverse chain from the users' rows of `input`.
+  /// Scores (users.size() x items): the reverse chain from the users' rows of `input`, or the
+  /// one-pass x0 prediction when the diffusion's options set predict_step.
   void score(const InteractionMatrix& input, std::span<const index_t> users, ScoreMatrix& out) {
     State& s = *m_state;
-    s.diffusion.reverse_chain(s.ctx, input, users, s.input, s.scores);
+    if (const int k = s.diffusion.options().predict_step; k >= 0)
+      s.diffusion.predict_x0(s.ctx, input, users, s.input, k, s.scores);
+    else
+      s.diffusion.reverse_chain(s.ctx, input, users, s.input, s.scores);
     if constexpr (std::is_same_v<Matrix, ScoreMatrix>) {
       out.swap(s.scores);
     } else {
@@ -162,6 +178,7 @@ class DiffusionRecommender {
     SamplerType sampler;
     InputType input;
     Matrix x0, scores;
+    std::vector<index_t> tiled_users;  // a WholeChain batch: the users once per training step
     std::int64_t updates = 0;
   };
 

@@ -159,7 +159,7 @@ class CheckpointReader {
                                 std::to_string(e.cols) + ", the model expects " +
                                 std::to_string(rows) + "x" + std::to_string(cols));
     std::vector<T> out(rows * cols);
-    std::memcpy(out.data(), m_bytes.data() + e.data, out.size() * sizeof(T));
+    if (!out.empty()) std::memcpy(out.data(), m_bytes.data() + e.data, out.size() * sizeof(T));
     return out;
   }
 

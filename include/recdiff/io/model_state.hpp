@@ -5,12 +5,14 @@
 /// installs them only when all were read, so a bad file never leaves a model half loaded.
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <recdiff/error.hpp>
 #include <recdiff/io/checkpoint.hpp>
 #include <recdiff/nn/parameter.hpp>
 
@@ -58,6 +60,45 @@ std::function<void()> stage_parameters(const typename BackendType::Context& ctx,
 inline void commit(StagedLoad& staged) {
   for (auto& action : staged) action();
   staged.clear();
+}
+
+/// Writes a trained model atomically: the text entries "model", "config" (free text the caller
+/// reads back to rebuild the model) and "optimizer" (its name), every parameter (no prefix) and the
+/// optimiser's state (prefix "optimizer.").
+template <class BackendType, class T, class OptimizerType>
+void save_model_state(const std::filesystem::path& path, const std::string& model_name,
+                      const std::string& config, const std::string& optimizer_name,
+                      const typename BackendType::Context& ctx,
+                      const nn::ParameterList<BackendType, T>& params,
+                      const OptimizerType& optimizer) {
+  CheckpointWriter w;
+  w.add_text("model", model_name);
+  w.add_text("config", config);
+  w.add_text("optimizer", optimizer_name);
+  save_parameters<BackendType, T>(ctx, w, params, "");
+  optimizer.save_state(ctx, w, "optimizer.");
+  w.write(path);
+}
+
+/// Reads what save_model_state wrote into a model of the same architecture: IoError (naming the
+/// file and what to do) for another model, another optimiser, other shapes or a corrupt file; on
+/// any error nothing has changed, since every component is read before any is installed.
+template <class BackendType, class T, class OptimizerType>
+void load_model_state(const std::filesystem::path& path, const std::string& model_name,
+                      const std::string& optimizer_name, const typename BackendType::Context& ctx,
+                      const nn::ParameterList<BackendType, T>& params, OptimizerType& optimizer) {
+  const CheckpointReader r(path);
+  if (r.text("model") != model_name)
+    throw IoError(path, "holds a '" + r.text("model") + "' model, expected '" + model_name +
+                            "': load it into a model of that type");
+  if (r.text("optimizer") != optimizer_name)
+    throw IoError(path, "was trained with the '" + r.text("optimizer") +
+                            "' optimiser, this model uses '" + optimizer_name +
+                            "': build the model with that optimiser to resume training");
+  StagedLoad staged;
+  staged.push_back(stage_parameters<BackendType, T>(ctx, r, params, ""));
+  staged.push_back(optimizer.stage_state(ctx, r, "optimizer."));
+  commit(staged);
 }
 
 }  // namespace recdiff

@@ -45,7 +45,26 @@ void fill_normal(const typename BackendType::Context& ctx, MatrixType& m, double
   BackendType::for_each(ctx, logical_rows, end_group - first_group,
                         NormalFill<T>{m.data(), static_cast<std::int64_t>(m.cols()),
                                       logical_cols, col_offset, transposed, seed, key, stddev,
-                                      first_group});
+                                      first_group, false});
+}
+
+/// Fills `m` with U(-bound, bound) draws, element positions mapped to the logical matrix exactly as
+/// in fill_normal (same Philox blocks, so a transposed copy receives the plain layer's numbers).
+template <class BackendType, class MatrixType>
+void fill_uniform(const typename BackendType::Context& ctx, MatrixType& m, double bound,
+                  std::uint64_t seed, std::uint32_t key, bool transposed = false) {
+  using T = typename MatrixType::Scalar;
+  const std::int64_t logical_rows = transposed ? m.cols() : m.rows();
+  const std::int64_t logical_cols = transposed ? m.rows() : m.cols();
+  BackendType::for_each(ctx, logical_rows, (logical_cols + 3) / 4,
+                        NormalFill<T>{m.data(), static_cast<std::int64_t>(m.cols()),
+                                      logical_cols, 0, transposed, seed, key, bound, 0, true});
+}
+
+/// PyTorch's default initialisation of a Linear(fan_in, .) layer (torch.nn.Linear.reset_parameters:
+/// weight and bias both U(-1/sqrt(fan_in), 1/sqrt(fan_in))): the bound.
+inline double torch_default_bound(std::int64_t fan_in) {
+  return 1.0 / std::sqrt(static_cast<double>(fan_in));
 }
 
 }  // namespace recdiff::nn

@@ -172,15 +172,22 @@ struct NormalFill {
   bool transposed;            ///< storage holds the block transposed
   std::uint64_t seed;         ///< run seed
   std::uint32_t key;          ///< per-tensor key (see nn/init.hpp)
-  double stddev;              ///< standard deviation
+  double stddev;              ///< standard deviation (normal), or the bound a of U(-a, a)
   std::int64_t first_group;   ///< col_offset / 4: the first group of four logical columns
+  bool uniform = false;       ///< draw a (2u - 1), u ~ U[0, 1), instead of stddev z, z ~ N(0, 1)
 
   /// Runs over logical rows r and groups gi = 0 .. (col_offset + logical_cols + 3) / 4 - first_group.
   RECDIFF_HOST_DEVICE void operator()(std::int64_t r, std::int64_t gi) const {
     const std::int64_t g = first_group + gi;
     float z[4];
-    philox::normal4(seed, philox::Stream::init, key, static_cast<std::uint32_t>(r),
-                    static_cast<std::uint32_t>(g), z);
+    if (uniform) {
+      philox::uniform4(seed, philox::Stream::init, key, static_cast<std::uint32_t>(r),
+                       static_cast<std::uint32_t>(g), z);
+      for (float& v : z) v = 2.0f * v - 1.0f;
+    } else {
+      philox::normal4(seed, philox::Stream::init, key, static_cast<std::uint32_t>(r),
+                      static_cast<std::uint32_t>(g), z);
+    }
     for (int l = 0; l < 4; ++l) {
       const std::int64_t c = 4 * g + l - col_offset;  // column inside the block
       if (c < 0 || c >= logical_cols) continue;
