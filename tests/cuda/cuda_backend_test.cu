@@ -1,7 +1,8 @@
 // Every CudaBackend operation against CpuBackend on random data, Philox bits on the device against
 // the host, the core's kernels (ColumnSums with and without accumulation, the Gaussian noise kernel
-// keyed by device row keys, the Mlp module's forward and backward passes) on both backends, and the
-// device top-K against recdiff::top_k. Every test case needs a CUDA device and exits 77 (skipped)
+// keyed by device row keys, the Mlp module's forward and backward passes, the transposed CSR product
+// and InputLinear's sparse training pass) on both backends, and the device top-K against
+// recdiff::top_k. Every test case needs a CUDA device and exits 77 (skipped)
 // without one.
 #include <catch2/catch.hpp>
 
@@ -29,6 +30,8 @@
 #include <recdiff/eval/top_k.hpp>
 #include <recdiff/math/activations.hpp>
 #include <recdiff/math/philox.hpp>
+#include <recdiff/nn/init.hpp>
+#include <recdiff/nn/input_linear.hpp>
 #include <recdiff/nn/kernels.hpp>
 #include <recdiff/nn/parameter.hpp>
 #include <recdiff/nn/pass.hpp>
@@ -426,6 +429,97 @@ TEST_CASE("CudaBackend densify, sparse_times and top_k on CSR rows", "[cuda][gpu
         CHECK(got[at] == (j < want.size() ? want[j] : -1));
         if (j < want.size()) CHECK(got_scores[at] == row[static_cast<std::size_t>(want[j])]);
       }
+    }
+  }
+}
+
+TEST_CASE("CudaBackend sparse_transpose_times and InputLinear's sparse training pass agree with the CPU",
+          "[cuda][gpu]") {
+  recdiff::test::require_cuda_device();
+  const CudaBackend::Context gctx;
+  const CpuBackend::Context cctx(2);
+  std::mt19937 rng(17);
+  recdiff::SyntheticConfig sc;
+  sc.users = 300;
+  sc.items = 500;
+  const auto csr = recdiff::make_synthetic(sc);
+  std::vector<index_t> users;
+  for (index_t u = 299; u >= 0; u -= 7) users.push_back(u);
+  const auto rows = static_cast<std::int64_t>(users.size());
+  const recdiff::TimeLinearInput weights(0.2, 1.0);
+
+  // The primitive: out = beta out + X^T D, overwriting, scaling and accumulating.
+  {
+    recdiff::nn::SparseBatchColumns<float> cols;
+    cols.assign(csr, users, weights);
+    REQUIRE(cols.nnz() > 0);
+    const std::span<const recdiff::offset_t> off(cols.offsets);
+    const std::span<const index_t> crow(cols.rows);
+    const std::span<const float> cval(cols.values);
+    const std::int64_t n = 75;
+    const auto d = random_vector<float>(static_cast<std::size_t>(rows * n), rng);
+    const auto start = random_vector<float>(static_cast<std::size_t>(sc.items * n), rng);
+    const auto cd = cpu_matrix(d, rows, n);
+    const auto gd = gpu_matrix(gctx, d, rows, n);
+    for (const float beta : {0.0f, 0.5f, 1.0f}) {
+      INFO("beta " << beta);
+      auto cc = cpu_matrix(start, sc.items, n);
+      CpuBackend::sparse_transpose_times(cctx, off, crow, cval, cd, beta, cc);
+      auto gc = gpu_matrix(gctx, start, sc.items, n);
+      CudaBackend::sparse_transpose_times(gctx, off, crow, cval, gd, beta, gc);
+      const auto first = host(gctx, gc);
+      CHECK(max_abs_diff(first, cc.data()) < 1e-4);
+      // No atomics: a second launch gives the same bits.
+      auto again = gpu_matrix(gctx, start, sc.items, n);
+      CudaBackend::sparse_transpose_times(gctx, off, crow, cval, gd, beta, again);
+      CHECK(host(gctx, again) == first);
+    }
+    // The device entry point checks its arguments like the CPU's.
+    CudaBackend::Matrix<float> short_d(rows - 1, n), out(sc.items, n);
+    bool threw = false;
+    try {
+      CudaBackend::sparse_transpose_times(gctx, off, crow, cval, short_d, 0.0f, out);
+    } catch (const std::invalid_argument& e) {
+      threw = std::string(e.what()).find("recdiff::CudaBackend::sparse_transpose_times: row") !=
+              std::string::npos;
+    }
+    CHECK(threw);
+  }
+
+  // InputLinear: sparse training forward + backward with steps and a row scale on both backends.
+  {
+    const int hidden = 40, emb = 8;
+    recdiff::nn::InputLinear<CpuBackend, float, recdiff::Tanh> clayer(sc.items, hidden, emb);
+    recdiff::nn::InputLinear<CudaBackend, float, recdiff::Tanh> glayer(sc.items, hidden, emb);
+    clayer.initialize(cctx, recdiff::nn::Init::diffrec, 3, 0, 1);
+    glayer.initialize(gctx, recdiff::nn::Init::diffrec, 3, 0, 1);
+    auto cparams = recdiff::nn::parameters_of(clayer);
+    auto gparams = recdiff::nn::parameters_of(glayer);
+    REQUIRE(cparams.size() == gparams.size());
+    std::vector<int> steps(users.size());
+    for (std::size_t b = 0; b < steps.size(); ++b) steps[b] = static_cast<int>(b % 10);
+    const recdiff::nn::Pass pass{true, 3, 1, steps};
+    std::vector<float> scale(users.size());
+    for (std::size_t b = 0; b < scale.size(); ++b) scale[b] = 0.25f + 0.05f * static_cast<float>(b % 9);
+    const auto cscale = cpu_matrix(scale, rows, 1);
+    const auto gscale = gpu_matrix(gctx, scale, rows, 1);
+    const auto dy = random_vector<float>(static_cast<std::size_t>(rows * hidden), rng);
+    const auto cdy = cpu_matrix(dy, rows, hidden);
+    const auto gdy = gpu_matrix(gctx, dy, rows, hidden);
+    recdiff::nn::zero_grad(cparams);
+    recdiff::nn::zero_grad(gparams);
+    for (int pass_index = 0; pass_index < 2; ++pass_index) {  // the second pass accumulates
+      const auto& cy = clayer.forward_sparse(cctx, csr, users, weights, pass, &cscale);
+      const auto& gy = glayer.forward_sparse(gctx, csr, users, weights, pass, &gscale);
+      CHECK(max_abs_diff(host(gctx, gy), cy.data()) < 1e-5);
+      CHECK(clayer.backward(cctx, cdy, false) == nullptr);
+      CHECK(glayer.backward(gctx, gdy, false) == nullptr);
+    }
+    for (std::size_t i = 0; i < cparams.size(); ++i) {
+      INFO(cparams[i].name);
+      const auto& cg = cparams[i].tensor->gradient();
+      CHECK(cg.cwiseAbs().maxCoeff() > 0.01f);
+      CHECK(max_abs_diff(host(gctx, gparams[i].tensor->gradient()), cg.data()) < 1e-4);
     }
   }
 }

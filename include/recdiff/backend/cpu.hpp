@@ -2,7 +2,8 @@
 /// @file
 /// CpuBackend: the Eigen backend. Row-major float/double storage, GEMMs partitioned over threads at
 /// aligned row boundaries (bit-identical results at any thread count), element-wise functors applied by
-/// plain loops, CSR batches densified on the fly, and a CSR x dense product for sparse inputs.
+/// plain loops, CSR batches densified on the fly, a CSR x dense product for sparse inputs and the
+/// transposed product of a CSR batch for their weight gradient.
 
 #include <omp.h>
 
@@ -215,6 +216,74 @@ struct CpuBackend {
       for (std::size_t p = 0; p < items.size(); ++p)
         out += static_cast<T>(value(p, items.size())) * r.row(items[p]);
     });
+  }
+
+  /// out = beta * out + X^T D for a sparse X (D.rows() x out.rows()) given by its columns, i.e. the
+  /// transpose of a CSR batch in item-major form: column i lists the rows `col_rows[k]` of D and the
+  /// values `col_values[k]` for k in [col_offsets[i], col_offsets[i + 1]). Row i of out becomes
+  /// beta * out[i, :] + sum_k col_values[k] * D[col_rows[k], :], summed in k order. This is the
+  /// weight gradient of a first layer that read CSR rows (grad W_x^T += X^T dY), cost O(nnz x n)
+  /// plus O(items x n) when beta != 1; the dense batch x items matrix is never formed.
+  ///
+  /// Items are split over threads and each output row is written by one thread only, so the bits
+  /// do not depend on the thread count. beta = 0 overwrites (whatever out held); with beta = 1 the
+  /// rows of empty columns are not touched.
+  /// @throws std::invalid_argument when col_offsets does not have out.rows() + 1 non-decreasing
+  ///         entries from 0 to nnz, col_rows and col_values do not both have nnz entries, a row is
+  ///         outside [0, D.rows()) or out and D have different column counts
+  template <class T>
+  static void sparse_transpose_times(const Context& ctx, std::span<const offset_t> col_offsets,
+                                     std::span<const index_t> col_rows,
+                                     std::span<const T> col_values, const Matrix<T>& d, T beta,
+                                     Matrix<T>& out) {
+    check_sparse_columns("recdiff::CpuBackend::sparse_transpose_times", col_offsets, col_rows,
+                         col_values.size(), d.rows(), d.cols(), out.rows(), out.cols());
+    for_each_row(ctx, out.rows(), [&](std::int64_t i) {
+      const auto begin = col_offsets[static_cast<std::size_t>(i)];
+      const auto end = col_offsets[static_cast<std::size_t>(i) + 1];
+      if (beta == T(1) && begin == end) return;
+      auto o = out.row(i);
+      if (beta == T(0))
+        o.setZero();
+      else if (beta != T(1))
+        o *= beta;
+      for (auto k = begin; k < end; ++k) {
+        const auto at = static_cast<std::size_t>(k);
+        o += col_values[at] * d.row(col_rows[at]);
+      }
+    });
+  }
+
+  /// The argument checks of sparse_transpose_times (CudaBackend checks the same conditions with the
+  /// same messages); `where` names the caller. O(items + nnz).
+  /// @throws std::invalid_argument as sparse_transpose_times documents
+  static void check_sparse_columns(const char* where, std::span<const offset_t> col_offsets,
+                                   std::span<const index_t> col_rows, std::size_t values,
+                                   std::int64_t d_rows, std::int64_t d_cols, std::int64_t out_rows,
+                                   std::int64_t out_cols) {
+    const std::string who(where);
+    if (out_cols != d_cols)
+      throw std::invalid_argument(who + ": shapes do not match: D " + std::to_string(d_rows) +
+                                  "x" + std::to_string(d_cols) + ", out " +
+                                  std::to_string(out_rows) + "x" + std::to_string(out_cols));
+    if (static_cast<std::int64_t>(col_offsets.size()) != out_rows + 1)
+      throw std::invalid_argument(who + ": col_offsets has " + std::to_string(col_offsets.size()) +
+                                  " entries, expected out.rows() + 1 = " +
+                                  std::to_string(out_rows + 1));
+    const auto nnz = static_cast<offset_t>(col_rows.size());
+    if (col_offsets.front() != 0 || col_offsets.back() != nnz ||
+        values != static_cast<std::size_t>(nnz))
+      throw std::invalid_argument(who + ": col_offsets must run from 0 to nnz = " +
+                                  std::to_string(nnz) + " (got " +
+                                  std::to_string(col_offsets.front()) + " to " +
+                                  std::to_string(col_offsets.back()) + ") and col_values must have " +
+                                  "nnz entries (got " + std::to_string(values) + ")");
+    if (!std::is_sorted(col_offsets.begin(), col_offsets.end()))
+      throw std::invalid_argument(who + ": col_offsets must be non-decreasing");
+    for (const index_t r : col_rows)
+      if (r < 0 || r >= d_rows)
+        throw std::invalid_argument(who + ": row " + std::to_string(r) + " outside D's " +
+                                    std::to_string(d_rows) + " rows");
   }
 
   /// dst (rows x cols) = the row-major host values `host` (rows * cols of them).

@@ -67,7 +67,10 @@ struct ElementFunctorArchetype {
 ///   RECDIFF_HOST_DEVICE;
 /// - `upload(ctx, host, rows, cols, m)` / `download(ctx, m, host)`: the only ways host data enters
 ///   or leaves backend storage;
-/// - `densify(ctx, csr, users, m, value)` and `sparse_times(ctx, csr, users, value, R, beta, C)`.
+/// - `densify(ctx, csr, users, m, value)` and `sparse_times(ctx, csr, users, value, R, beta, C)`;
+/// - `sparse_transpose_times(ctx, col_offsets, col_rows, col_values, D, beta, out)`: out = beta out
+///   + X^T D for a CSR batch X given by its columns (host arrays), the weight gradient of a first
+///   layer that read CSR rows.
 template <class B, class T = float>
 concept Backend =
     BackendMatrix<typename B::template Matrix<T>> &&
@@ -76,7 +79,7 @@ concept Backend =
     requires(const typename B::Context& ctx, typename B::template Matrix<T>& m,
              const typename B::template Matrix<T>& cm, T scalar, std::int64_t n,
              std::span<const T> host_in, std::span<T> host_out, const InteractionMatrix& csr,
-             std::span<const index_t> users) {
+             std::span<const index_t> users, std::span<const offset_t> col_offsets) {
       { B::name } -> std::convertible_to<const char*>;
       B::gemm(ctx, scalar, cm, Op::none, cm, Op::transpose, scalar, m);
       B::for_each(ctx, n, n, ElementFunctorArchetype{});
@@ -85,6 +88,7 @@ concept Backend =
       B::download(ctx, cm, host_out);
       B::densify(ctx, csr, users, m, UnitValue{});
       B::sparse_times(ctx, csr, users, UnitValue{}, cm, scalar, m);
+      B::sparse_transpose_times(ctx, col_offsets, users, host_in, cm, scalar, m);
     };
 
 }  // namespace recdiff

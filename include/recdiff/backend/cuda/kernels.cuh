@@ -72,6 +72,28 @@ __global__ void sparse_times_kernel(DeviceCsr csr, const index_t* users, std::in
   }
 }
 
+/// out[i, :] = beta out[i, :] + sum_k values[k] D[rows[k], :] over k in [offsets[i], offsets[i+1])
+/// (the columns of a CSR batch: out = beta out + X^T D); one block per output row (item), the
+/// threads over the columns (coalesced), entries added in k order: no atomics, so the bits do not
+/// depend on the launch. With beta = 1 the rows of empty columns are not written.
+template <class T>
+__global__ void sparse_transpose_times_kernel(const offset_t* offsets, const index_t* rows,
+                                              const T* values, std::int64_t items, std::int64_t n,
+                                              const T* d, T beta, T* out) {
+  for (std::int64_t i = blockIdx.x; i < items; i += gridDim.x) {
+    const offset_t begin = offsets[i];
+    const offset_t end = offsets[i + 1];
+    if (beta == T(1) && begin == end) continue;
+    T* o = out + i * n;
+    for (std::int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      T acc = beta == T(0) ? T(0) : beta * o[j];
+      for (offset_t k = begin; k < end; ++k)
+        acc += values[k] * d[static_cast<std::int64_t>(rows[k]) * n + j];
+      o[j] = acc;
+    }
+  }
+}
+
 /// x[i] = beta x[i] (0 when beta is 0, whatever x held) for i in [0, count).
 template <class T>
 __global__ void scale_kernel(T* x, std::int64_t count, T beta) {
@@ -130,6 +152,20 @@ void launch_sparse_times(const Context& ctx, DeviceCsr csr, const index_t* users
   sparse_times_kernel<<<static_cast<unsigned>(l.grid), l.block, 0, ctx.stream()>>>(
       csr, users, rows, n, r_mat, beta, c, value);
   RECDIFF_CUDA_CHECK_LAUNCH(ctx.stream(), "sparse_times_kernel");
+}
+
+/// Launches sparse_transpose_times_kernel on the context's stream (`items` output rows of `n`
+/// columns; offsets, rows and values in device memory).
+template <class T>
+void launch_sparse_transpose_times(const Context& ctx, const offset_t* offsets, const index_t* rows,
+                                   const T* values, std::int64_t items, std::int64_t n, const T* d,
+                                   T beta, T* out) {
+  const Launch l = plan_block_per_row(items, n, ctx.max_grid());
+  if (l.grid == 0) return;
+  ctx.activate();
+  sparse_transpose_times_kernel<<<static_cast<unsigned>(l.grid), l.block, 0, ctx.stream()>>>(
+      offsets, rows, values, items, n, d, beta, out);
+  RECDIFF_CUDA_CHECK_LAUNCH(ctx.stream(), "sparse_transpose_times_kernel");
 }
 
 /// Launches scale_kernel on the context's stream.
