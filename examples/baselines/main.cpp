@@ -18,6 +18,7 @@
 #include "../common/cli.hpp"
 #include "../common/dataset.hpp"
 #include "../common/report.hpp"
+#include "../common/runners.hpp"
 #include <recdiff/backend/cpu.hpp>
 #include <recdiff/baseline/baseline.hpp>
 #include <recdiff/eval/eval.hpp>
@@ -29,103 +30,15 @@
 using namespace recdiff;
 using examples::ArgParser;
 using examples::UsageError;
+using examples::Outcome;
+using examples::TrainFlags;
+using examples::fit_matrix;
+using examples::run_ease;
+using examples::run_popularity;
+using examples::run_random;
+using examples::run_trained;
 
 namespace {
-
-struct Outcome {
-  MetricSet valid;
-  MetricSet test;
-  double lambda = 0;   // EASE
-  int best_epoch = 0;  // trained models
-  int epochs_run = 0;
-  double seconds_per_epoch = 0;
-  double seconds_per_eval = 0;
-};
-
-// Validation metric that selects EASE's lambda, per protocol.
-const char* selection_metric(bool strong) { return strong ? "ndcg@100" : "recall@20"; }
-
-// The matrix a closed-form model is fitted on.
-const InteractionMatrix& fit_matrix(const examples::PreparedData& data) {
-  return data.strong ? data.strong_split.full_train : data.split.train;
-}
-
-template <class Model>
-Outcome evaluate(Model& model, const examples::PreparedData& data, const EvalOptions& eval) {
-  Outcome out;
-  if (data.strong) {
-    out.valid =
-        evaluate_strong_generalization(model, data.strong_split, EvaluatedUsers::validation, eval);
-    out.test = evaluate_strong_generalization(model, data.strong_split, EvaluatedUsers::test, eval);
-  } else {
-    auto r = evaluate_diffrec_protocol(model, data.split, eval);
-    out.valid = std::move(r.valid);
-    out.test = std::move(r.test);
-  }
-  return out;
-}
-
-Outcome run_popularity(const examples::PreparedData& data, const EvalOptions& eval) {
-  Popularity model;
-  model.fit(fit_matrix(data));
-  return evaluate(model, data, eval);
-}
-
-Outcome run_random(const examples::PreparedData& data, const EvalOptions& eval, index_t k,
-                   std::uint64_t seed) {
-  Random model(k, seed);
-  model.fit(fit_matrix(data));
-  return evaluate(model, data, eval);
-}
-
-Outcome run_ease(const examples::PreparedData& data, const EvalOptions& eval,
-                 std::optional<double> lambda) {
-  Ease model;
-  const char* metric = selection_metric(data.strong);
-  if (!lambda) {
-    // Grid search on validation. Under strong generalisation the model is fitted on the
-    // validation-training users for the search and refitted on all training users afterwards.
-    double best = -1;
-    for (const double l : {50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0}) {
-      model.fit(data.strong ? data.strong_split.val_train : data.split.train, l);
-      const double v = evaluate(model, data, eval).valid.at(metric);
-      std::fprintf(stderr, "  EASE lambda %-6g valid %s %.4f\n", l, metric, v);
-      if (v > best) {
-        best = v;
-        lambda = l;
-      }
-    }
-  }
-  model.fit(fit_matrix(data), *lambda);
-  Outcome out = evaluate(model, data, eval);
-  out.lambda = *lambda;
-  return out;
-}
-
-// Settings of the Trainer run of a neural model.
-struct TrainFlags {
-  TrainerOptions options;
-  std::optional<std::string> save;
-};
-
-// Trains `model` with the Trainer under the protocol of `data`; the model ends at its best
-// evaluation, whose metrics are returned.
-template <class Model>
-Outcome run_trained(Model& model, const examples::PreparedData& data, const TrainFlags& flags) {
-  Trainer<Model> trainer(flags.options);
-  const TrainResult result =
-      data.strong ? trainer.fit(model, StrongGeneralizationProtocol(data.strong_split))
-                  : trainer.fit(model, DiffRecProtocol(data.split));
-  if (flags.save) model.save(*flags.save);
-  Outcome out;
-  out.valid = result.best.valid;
-  out.test = result.best.test;
-  out.best_epoch = result.best_epoch;
-  out.epochs_run = result.epochs_run;
-  out.seconds_per_epoch = result.train_seconds_per_epoch;
-  out.seconds_per_eval = result.eval_seconds_per_pass;
-  return out;
-}
 
 // "600,200".
 std::string dims_text(const std::vector<int>& dims) {

@@ -1,6 +1,7 @@
 #pragma once
-// Dataset selection shared by the example programs: a DiffRec split folder, a raw ratings file, or
-// the built-in synthetic default, prepared for DiffRec's protocol or for strong generalisation.
+// Dataset selection shared by the example programs: a DiffRec split folder, a DiffuRec folder
+// (dataset.pkl), a raw ratings file, or the built-in synthetic default, prepared for DiffRec's
+// protocol or for strong generalisation.
 
 #include <filesystem>
 #include <string>
@@ -23,11 +24,13 @@ struct PreparedData {
 /// Declares --data, --format, --protocol, --min-rating, --seed.
 inline void declare_data_options(ArgParser& args) {
   args.option("data", "PATH",
-              "DiffRec split folder (train_list.npy, ...) or a ratings file (see --format); "
-              "default: built-in synthetic data");
+              "DiffRec split folder (train_list.npy, ...), DiffuRec folder (dataset.pkl: all "
+              "interactions, 5/5 filtered) or a ratings file (see --format); default: built-in "
+              "synthetic data");
   args.option("format", "FMT", "ratings file format: ml-100k | ml-1m | csv | inter");
   args.option("protocol", "NAME", "diffrec (temporal/released split) | strong (RecFusion); default diffrec");
-  args.option("min-rating", "R", "keep ratings >= R as positives for ratings files (default 4)");
+  args.option("min-rating", "R",
+              "keep ratings >= R as positives for ratings files (default 4; not for dataset.pkl)");
   args.option("seed", "N", "random seed (default 1)");
 }
 
@@ -51,14 +54,13 @@ inline InteractionMatrix union_of(const TrainValidTest& s) {
 }
 }  // namespace detail
 
-/// Loads and splits what the options ask for.
-inline PreparedData prepare_data(const ArgParser& args) {
+/// Loads and splits what the options ask for; the strong generalisation split is drawn with `seed`.
+inline PreparedData prepare_data(const ArgParser& args, std::uint64_t seed) {
   PreparedData out;
   const std::string protocol = args.text("protocol").value_or("diffrec");
   if (protocol != "diffrec" && protocol != "strong")
     throw UsageError("--protocol: expected diffrec or strong, got '" + protocol + "'");
   out.strong = protocol == "strong";
-  const auto seed = args.number<std::uint64_t>("seed", 1);
   const auto min_rating = args.number<float>("min-rating", 4.0f);
 
   InteractionMatrix all;  // everything, for the strong protocol or a temporal split
@@ -67,7 +69,27 @@ inline PreparedData prepare_data(const ArgParser& args) {
     const std::filesystem::path path(*data);
     if (!std::filesystem::exists(path))
       throw UsageError("--data: " + path.string() + " does not exist");
-    if (std::filesystem::is_directory(path)) {
+    const bool diffurec = std::filesystem::is_directory(path) &&
+                          std::filesystem::exists(path / "dataset.pkl") &&
+                          !std::filesystem::exists(path / "train_list.npy");
+    if (diffurec) {
+      // DiffuRec's leave-one-out sequences: every interaction (train + val + test), each row in
+      // time order with its sequence position as timestamp, then RecFusion's one pass of users >= 5
+      // and items >= 5, as for ratings files.
+      if (args.has("format")) throw UsageError("--format applies to ratings files, not folders");
+      if (args.has("min-rating"))
+        throw UsageError("--min-rating: " + (path / "dataset.pkl").string() +
+                         " has no ratings (DiffuRec's sequences keep every interaction), so it "
+                         "cannot be filtered by rating; drop --min-rating");
+      const SequenceData sequences = load_diffurec_dataset(path / "dataset.pkl");
+      all = kcore(to_interactions(sequences), 5, 5, /*iterative=*/false).matrix;
+      if (!out.strong && !all.has_timestamps())
+        throw UsageError("--protocol diffrec: " + path.string() +
+                         " gives no interaction order for a temporal split; use --protocol strong");
+      out.description = "DiffuRec sequences " + path.string() +
+                        ": all ratings kept (the file has no ratings), 5/5 filtered" +
+                        (out.strong ? "" : ", temporal split by sequence position");
+    } else if (std::filesystem::is_directory(path)) {
       if (args.has("format")) throw UsageError("--format applies to ratings files, not folders");
       out.split = load_diffrec_split(path);
       out.description = "DiffRec split " + path.string();
@@ -100,6 +122,11 @@ inline PreparedData prepare_data(const ArgParser& args) {
     out.split = temporal_split(all);
   }
   return out;
+}
+
+/// prepare_data() with the seed of --seed (default 1).
+inline PreparedData prepare_data(const ArgParser& args) {
+  return prepare_data(args, args.number<std::uint64_t>("seed", 1));
 }
 
 }  // namespace recdiff::examples
