@@ -341,3 +341,36 @@ TEST_CASE("RecFusion: a checkpoint round-trips and refuses another variant", "[r
   REQUIRE_THROWS_AS(b.load(path, "recfusion-var"), recdiff::IoError);
   std::filesystem::remove(path);
 }
+
+TEST_CASE("RecFusionBin (one-way): the sparse training path equals the dense one", "[recfusion]") {
+  static_assert(recdiff::RecFusionBin<CpuBackend>::diffusion_type::sparse_training_available);
+  static_assert(!recdiff::RecFusion<CpuBackend>::diffusion_type::sparse_training_available);
+  const auto train = recdiff::test::make_toy_data();
+  std::vector<index_t> users(64);
+  std::iota(users.begin(), users.end(), 10);
+  recdiff::RecFusionConfig c = recdiff::recfusion_preset("recfusion-bin");
+  c.hidden = 16;
+  c.depth = 2;
+  c.beta_end = 0.5;  // many deletions, so the sparse input differs from x0
+  for (const bool gaussian : {false, true}) {
+    c.gaussian_terms = gaussian;
+    c.sparse_training = true;
+    recdiff::visit_recfusion_bin<CpuBackend>(c, train.num_items(), 1, [&](auto& sparse) {
+      recdiff::RecFusionConfig d = c;
+      d.sparse_training = false;
+      recdiff::visit_recfusion_bin<CpuBackend>(d, train.num_items(), 1, [&](auto& dense) {
+        for (std::uint32_t step = 0; step < 3; ++step) {
+          const double a = sparse.train_batch(train, users, step);
+          const double b = dense.train_batch(train, users, step);
+          CHECK(a == Approx(b).epsilon(1e-5));
+        }
+        const auto& pa = sparse.parameters();
+        const auto& pb = dense.parameters();
+        for (std::size_t k = 0; k < pa.size(); ++k) {
+          INFO(pa[k].name);
+          CHECK((pa[k].value() - pb[k].value()).cwiseAbs().maxCoeff() < 1e-5);
+        }
+      });
+    });
+  }
+}

@@ -7,11 +7,13 @@
 #include <span>
 #include <utility>
 
+#include <recdiff/config.hpp>
 #include <recdiff/noise/noise_draw.hpp>
 
 namespace recdiff {
 
 class GaussianTables;
+class InteractionMatrix;
 
 /// A noise policy N on backend B: a copyable value that owns its per-step tables (built from a
 /// schedule at construction) and the arithmetic that reads them. Work buffers live in a
@@ -84,6 +86,16 @@ concept BernoulliNoise =
       { n.marginal(k, x0) } -> std::same_as<double>;
       { n.posterior(k, x_t, x0_bit) } -> std::same_as<double>;
     };
+
+/// Capability: every draw of x_t keeps a subset of x0's entries (the one-way Bernoulli process), and
+/// `n.q_sample_sparse(x, users, steps, draw)` draws it directly as CSR rows (an InteractionMatrix
+/// whose row b holds the survivors of user users[b]), with the draws of q_sample on the densified
+/// rows. A denoiser that reads CSR rows can then train without densifying its input.
+template <class N>
+concept SparseNoise = requires(const N& n, const InteractionMatrix& x, std::span<const index_t> users,
+                               std::span<const int> steps, const NoiseDraw& draw) {
+  { n.q_sample_sparse(x, users, steps, draw) } -> std::same_as<InteractionMatrix>;
+};
 
 /// Capability: a Gaussian kernel with DDPM tables (snr, x0-from-eps and posterior coefficients),
 /// whose posterior mean is linear, coef1_k x0_hat + coef2_k x_k. The Gaussian objectives need the

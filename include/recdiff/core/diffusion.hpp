@@ -35,6 +35,9 @@ struct DiffusionOptions {
   int sampling_steps = 0;
   /// Add posterior noise in the reverse chain (off in every preset).
   bool sampling_noise = false;
+  /// Train on CSR input where the policies allow it (Diffusion::sparse_training_available: one-way
+  /// Bernoulli noise, a sparse first layer); false forces the dense path (benchmarks).
+  bool sparse_training = true;
   /// Seeds the diffusion noise and the denoiser's dropout masks.
   std::uint64_t seed = 1;
   /// Run the reverse chain exactly in the denoiser's first hidden space where that applies
@@ -190,6 +193,48 @@ class Diffusion {
     return loss;
   }
 
+  /// Whether this diffusion can train on CSR input without densifying it: a kernel whose draws keep a
+  /// subset of x0 (SparseNoise: the one-way Bernoulli process) and a denoiser whose first layer
+  /// reads CSR rows in training (SparseInputDenoiser).
+  static constexpr bool sparse_training_available =
+      SparseNoise<NoiseType> && SparseInputDenoiser<DenoiserType, BackendType>;
+
+  /// loss_and_gradients() with x_t drawn directly as the CSR rows `users` of `input` (entries 1) and
+  /// fed to the denoiser's sparse first layer, so the first layer costs O(nnz of x_t x hidden)
+  /// instead of O(B x I x hidden). x0 (B x I, the densified rows) is the loss's target. The draws
+  /// equal those of noise() on x0, so the two paths give the same loss and gradients up to float
+  /// rounding.
+  template <class SamplerType>
+    requires StepSampler<SamplerType> && sparse_training_available
+  double loss_and_gradients_sparse(const Context& ctx, const Matrix& x0,
+                                   const InteractionMatrix& input, std::span<const index_t> users,
+                                   SamplerType& sampler, std::uint32_t counter) {
+    const auto steps = sample_steps(sampler, users.size(), counter);
+    m_x0 = &x0;
+    m_x_t_sparse = m_noise.template q_sample_sparse<scalar_type>(
+        input, users, steps, NoiseDraw{m_options.seed, philox::Stream::noise, counter, nullptr});
+    m_sparse_rows.resize(users.size());
+    for (std::size_t b = 0; b < users.size(); ++b) m_sparse_rows[b] = static_cast<index_t>(b);
+    if constexpr (requires { ObjectiveType::reads_x_t; }) {
+      if constexpr (!ObjectiveType::reads_x_t) {
+        m_x_t_ptr = &x0;  // shape only: the objective does not read x_t
+      } else {
+        BackendType::densify(ctx, m_x_t_sparse, m_sparse_rows, m_x_t);
+        m_x_t_ptr = &m_x_t;
+      }
+    } else {
+      BackendType::densify(ctx, m_x_t_sparse, m_sparse_rows, m_x_t);
+      m_x_t_ptr = &m_x_t;
+    }
+    m_out = &m_denoiser.forward_sparse(ctx, m_x_t_sparse, m_sparse_rows, UnitValue{},
+                                       nn::Pass{true, m_options.seed, counter, steps});
+    const auto row_loss = loss_terms(ctx, steps, m_p);
+    const double loss = mean_batch_loss(row_loss, m_p);
+    sampler.update(steps, row_loss);
+    backward(ctx);
+    return loss;
+  }
+
   // --- inference -----------------------------------------------------------------------------------
 
   /// The objective's x0 prediction from one denoiser pass at step k (evaluation mode) on the CSR
@@ -321,6 +366,8 @@ class Diffusion {
   typename BackendType::template Matrix<double> m_rows, m_row_loss;
   typename BackendType::template Matrix<index_t> m_row_keys;
   Matrix m_x_t, m_grad, m_grad_x0, m_x, m_x0_hat;
+  InteractionMatrix m_x_t_sparse;      // the sparse training path's x_t
+  std::vector<index_t> m_sparse_rows;  // 0 .. B-1: its rows
   const Matrix* m_x0 = nullptr;
   const Matrix* m_x_t_ptr = nullptr;
   const Matrix* m_out = nullptr;

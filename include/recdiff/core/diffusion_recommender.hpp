@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include <recdiff/core/input_weighting.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
 #include <recdiff/error.hpp>
 #include <recdiff/eval/score_matrix.hpp>
@@ -62,18 +63,26 @@ class DiffusionRecommender {
   double train_batch(const InteractionMatrix& train, std::span<const index_t> users,
                      std::uint32_t step) {
     State& s = *m_state;
+    std::span<const index_t> rows = users;
     if constexpr (requires { s.sampler.steps_per_row(); }) {
       // Every training step for every user (WholeChain): the batch's rows, once per step.
       const auto per_row = static_cast<std::size_t>(s.sampler.steps_per_row());
       s.tiled_users.clear();
       for (std::size_t r = 0; r < per_row; ++r)
         s.tiled_users.insert(s.tiled_users.end(), users.begin(), users.end());
-      BackendOf::densify(s.ctx, train, s.tiled_users, s.x0, s.input);
-    } else {
-      BackendOf::densify(s.ctx, train, users, s.x0, s.input);
+      rows = s.tiled_users;
     }
+    BackendOf::densify(s.ctx, train, rows, s.x0, s.input);
     s.optimizer.zero_grad();
-    const double loss = s.diffusion.loss_and_gradients(s.ctx, s.x0, s.sampler, step);
+    double loss = 0;
+    if constexpr (DiffusionType::sparse_training_available &&
+                  std::is_same_v<InputType, BinaryInput>) {
+      loss = s.diffusion.options().sparse_training
+                 ? s.diffusion.loss_and_gradients_sparse(s.ctx, s.x0, train, rows, s.sampler, step)
+                 : s.diffusion.loss_and_gradients(s.ctx, s.x0, s.sampler, step);
+    } else {
+      loss = s.diffusion.loss_and_gradients(s.ctx, s.x0, s.sampler, step);
+    }
     s.optimizer.step(s.ctx);
     ++s.updates;
     return loss;

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include <recdiff/config.hpp>
+#include <recdiff/math/fast_math.hpp>
 
 namespace recdiff::math {
 
@@ -51,6 +52,22 @@ RECDIFF_HOST_DEVICE Real bce_from_logits(Real x, Real a) {
 template <class Real>
 RECDIFF_HOST_DEVICE Real bce_from_logits_derivative(Real x, Real a) {
   return sigmoid(a) - x;
+}
+
+/// bce_from_logits(x, a) and sigmoid(a) together in float, from one exponential, with the
+/// library's libm-free functions (math/fast_math.hpp) so that a loop over a row vectorises and a
+/// CUDA kernel computes the same bits: e = exp(-|a|) (|a| clamped to 87, where e is still a normal
+/// float; beyond it log1p(e) < 2e-38), sigmoid = 1 / (1 + e) for a >= 0 and e / (1 + e) below, and
+/// the loss max(a, 0) - x a + log(1 + e). Error: a few ulp of the loss, and below 1e-7 absolute in
+/// log(1 + e) where e is tiny (1 + e rounds).
+RECDIFF_HOST_DEVICE float fast_bce_from_logits(float x, float a, float& sigmoid_out) {
+  const float magnitude = fast_detail::abs_bits(a);
+  const float clamped = magnitude < 87.0f ? magnitude : 87.0f;
+  const float e = fast_expm1(-clamped) + 1.0f;
+  const float inv = 1.0f / (1.0f + e);
+  sigmoid_out = a >= 0.0f ? inv : e * inv;
+  const float positive = a > 0.0f ? a : 0.0f;
+  return positive - x * a + fast_log(1.0f + e);
 }
 
 }  // namespace recdiff::math

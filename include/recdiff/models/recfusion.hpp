@@ -48,6 +48,9 @@ struct RecFusionConfig {
   std::string process = "one-way";
   /// RecFusionBin: add the released code's Gaussian terms to the BCE.
   bool gaussian_terms = false;
+  /// RecFusionBin with the one-way process: keep the noised input sparse in training (the first
+  /// layer is a CSR x dense product); false densifies it (the same numbers, slower).
+  bool sparse_training = true;
 
   /// Checks every value; throws std::invalid_argument naming the first bad one.
   void validate() const {
@@ -86,7 +89,8 @@ struct RecFusionConfig {
        << (step_offset == StepOffsetAt::input ? "input"
            : step_offset == StepOffsetAt::output ? "output"
                                                  : "none")
-       << "\nprocess=" << process << "\ngaussian_terms=" << gaussian_terms << "\n";
+       << "\nprocess=" << process << "\ngaussian_terms=" << gaussian_terms
+       << "\nsparse_training=" << sparse_training << "\n";
     return os.str();
   }
 };
@@ -164,6 +168,7 @@ Model build(const RecFusionConfig& c, Net net, int first_step, int predict_step,
   options.seed = c.seed;
   options.latent_chain = false;
   options.predict_step = std::min(predict_step, c.steps - 1);
+  options.sparse_training = c.sparse_training;
   typename Model::Context ctx(context_arg);
   net.initialize(ctx, c.seed);
   DiffusionType diffusion(c.make_schedule(), std::move(net), options);

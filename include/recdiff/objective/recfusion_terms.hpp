@@ -56,6 +56,9 @@ struct RecFusionTerms {
   /// The output is x0_hat itself only for the plain value forms.
   static constexpr bool output_is_x0 =
       Loss == RecFusionLoss::latent_identity || Loss == RecFusionLoss::magnitude;
+  /// Whether the loss reads the latent x_t (the BCE alone does not, so a sparse training path
+  /// need not densify it).
+  static constexpr bool reads_x_t = Loss != RecFusionLoss::bce;
   /// RowTerm columns, then the reconstruction, magnitude and latent coefficients.
   static constexpr int row_term_count = objective_detail::kChainColumns;
   /// How the kernel reads the output.

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include <recdiff/config.hpp>
 #include <recdiff/math/bce.hpp>
@@ -65,11 +66,19 @@ struct ChainRowKernel {
     } else {
       for (std::int64_t i = 0; i < items; ++i) {
         const double a = out[in_base + i];
-        const double x = x0[in_base + i], z = x_t[in_base + i];
+        const double x = x0[in_base + i];
+        const double z = lat != 0 ? static_cast<double>(x_t[in_base + i]) : 0.0;
         double y = a, g = 0.0;
         if constexpr (Output == ChainOutput::logits) {
-          y = math::sigmoid(a);
-          sum += rec * math::bce_from_logits(x, a);
+          if constexpr (std::is_same_v<T, float>) {
+            float pi = 0.0f;  // the libm-free form: this loop is the model's costliest pass
+            sum += rec * static_cast<double>(
+                             math::fast_bce_from_logits(static_cast<float>(x), out[in_base + i], pi));
+            y = pi;
+          } else {
+            y = math::sigmoid(a);
+            sum += rec * math::bce_from_logits(x, a);
+          }
           g = rec * (y - x);
         } else {
           sum += 0.5 * rec * (x - y) * (x - y);
