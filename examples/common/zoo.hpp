@@ -26,7 +26,7 @@ inline const std::vector<std::string>& model_names() {
   static const std::vector<std::string> names{
       "popularity", "random",        "ease",          "multdae",         "multvae",
       "diffrec",    "t-diffrec",     "codigem",       "codigem-recfusion", "recfusion",
-      "recfusion-t", "recfusion-var", "recfusion-bin"};
+      "recfusion-t", "recfusion-var", "recfusion-bin", "recfusion-unet1d", "recfusion-unet2d"};
   return names;
 }
 
@@ -39,6 +39,8 @@ struct ZooSettings {
   int max_epochs = 0;
   /// Print the Trainer's progress lines.
   bool progress = true;
+  /// Overrides every neural model's patience (0: the protocol's rule as it is).
+  int patience = 0;
   /// Overrides for the RecFusion family and CODIGEM (the defaults: recfusion_preset("recfusion")
   /// for RecFusion, "recfusion-default" for its ablations, codigem_preset for CODIGEM).
   std::function<void(RecFusionConfig&)> recfusion_overrides;
@@ -64,6 +66,7 @@ inline TrainFlags train_flags(const PreparedData& data, const ZooSettings& z, in
     f.options.stopping.eval_every = 1;
     f.options.stopping.patience = patience_diffrec;
   }
+  if (z.patience > 0) f.options.stopping.patience = z.patience;
   return f;
 }
 
@@ -139,7 +142,10 @@ inline Outcome run_model(const std::string& name, const PreparedData& data, cons
     const CodigemConfig c = zoo_detail::codigem_config(name, z);
     TrainFlags f = zoo_detail::train_flags(data, z, c.batch_size, c.epochs, 10);
     if (name == "codigem") {
-      if (data.strong) f.options.stopping = StoppingRule::codigem();
+      if (data.strong) {
+        f.options.stopping = StoppingRule::codigem();
+        if (z.patience > 0) f.options.stopping.patience = z.patience;
+      }
       auto m = make_codigem<B>(c, items, z.threads);
       return zoo_detail::train(m, data, f, z.progress);
     }
@@ -159,6 +165,14 @@ inline Outcome run_model(const std::string& name, const PreparedData& data, cons
     }
     if (name == "recfusion-var") {
       auto m = make_recfusion_var<B>(c, items, z.threads);
+      return zoo_detail::train(m, data, f, z.progress);
+    }
+    if (name == "recfusion-unet1d") {
+      auto m = make_recfusion_unet1d<B>(c, items, z.threads);
+      return zoo_detail::train(m, data, f, z.progress);
+    }
+    if (name == "recfusion-unet2d") {
+      auto m = make_recfusion_unet2d<B>(c, items, z.threads);
       return zoo_detail::train(m, data, f, z.progress);
     }
     if (name == "recfusion-bin")

@@ -116,6 +116,9 @@ int main(int argc, char** argv) {
     args.option("seeds", "N", "runs per model with seeds 1..N; under --protocol strong each seed "
                               "also draws its own user split (default 1)");
     args.option("max-epochs", "N", "cap every neural model's epochs (default: each model's own)");
+    args.option("patience", "N",
+                "every neural model's patience (default: the protocol's rule; RecPack's is 5 "
+                "evaluations without a gain of 0.01 in ndcg@50)");
     args.option("threads", "N", "threads (default: all cores)");
     args.option("json", "FILE", "write {model: {valid, test, seconds, runs}} as JSON");
     args.option("markdown", "FILE", "write the table as Markdown");
@@ -142,6 +145,8 @@ int main(int argc, char** argv) {
     examples::ZooSettings zoo;
     zoo.threads = args.number<int>("threads", 0);
     zoo.max_epochs = args.number<int>("max-epochs", 0);
+    zoo.patience = args.number<int>("patience", 0);
+    if (zoo.patience < 0) throw UsageError("--patience must be >= 1");
     zoo.progress = !args.has("quiet");
     zoo.eval.num_threads = zoo.threads;
     zoo.eval.ks = {10, 20, 50, 100};

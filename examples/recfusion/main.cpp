@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   try {
     ArgParser args("recfusion", "RecFusion and its variants (Benedict et al. 2023).");
     examples::declare_data_options(args);
-    args.option("variant", "NAME", "recfusion | t | var | bin (default recfusion)");
+    args.option("variant", "NAME", "recfusion | t | var | bin | unet1d | unet2d (default recfusion)");
     args.option("steps", "T", "diffusion steps");
     args.option("schedule", "NAME", "quadratic | linear | constant (default quadratic)");
     args.option("beta-start", "B", "first beta (constant: every beta; default 1e-4)");
@@ -42,8 +42,10 @@ int main(int argc, char** argv) {
     if (!args.parse(argc, argv)) return 0;
 
     const std::string variant = args.text("variant").value_or("recfusion");
-    if (variant != "recfusion" && variant != "t" && variant != "var" && variant != "bin")
-      throw UsageError("--variant: expected recfusion, t, var or bin, got '" + variant + "'");
+    if (variant != "recfusion" && variant != "t" && variant != "var" && variant != "bin" &&
+        variant != "unet1d" && variant != "unet2d")
+      throw UsageError("--variant: expected recfusion, t, var, bin, unet1d or unet2d, got '" +
+                       variant + "'");
     const std::string model = variant == "recfusion" ? "recfusion" : "recfusion-" + variant;
     if ((args.has("process") || args.has("gaussian-terms")) && variant != "bin")
       throw UsageError("--process and --gaussian-terms apply to --variant bin only");

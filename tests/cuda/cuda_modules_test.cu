@@ -1,9 +1,9 @@
-// Every nn module on CudaBackend (float) against the same module on CpuBackend: forward outputs,
-// input gradients and accumulated parameter gradients, with the CPU module's parameters uploaded
-// into the device module. Compiling this file instantiates the forward and backward passes of every
-// module for the device (nvcc refuses, among others, private nested kernel functors); the explicit
-// instantiations below also compile the members no test case calls. Every test case needs a CUDA
-// device and exits 77 (skipped) without one.
+// Every nn module (and the U-Net denoisers built from them) on CudaBackend (float) against the same
+// module on CpuBackend: forward outputs, input gradients and accumulated parameter gradients, with
+// the CPU module's parameters uploaded into the device module. Compiling this file instantiates the
+// forward and backward passes of every module for the device (nvcc refuses, among others, private
+// nested kernel functors); the explicit instantiations below also compile the members no test case
+// calls. Every test case needs a CUDA device and exits 77 (skipped) without one.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -20,8 +20,10 @@
 #include <recdiff/backend/cpu.hpp>
 #include <recdiff/backend/cuda.hpp>
 #include <recdiff/concepts/backend.hpp>
+#include <recdiff/concepts/denoiser.hpp>
 #include <recdiff/concepts/module.hpp>
 #include <recdiff/data/synthetic.hpp>
+#include <recdiff/denoiser/unet.hpp>
 #include <recdiff/math/activations.hpp>
 #include <recdiff/nn/nn.hpp>
 
@@ -54,6 +56,37 @@ using Head = nn::Sequence<nn::Linear<B, float>, nn::LogSoftmax<B, float>>;
 template <class B>
 using Vae = nn::Sequence<nn::Linear<B, float>, nn::GaussianLatent<B, float>, nn::Linear<B, float>>;
 
+// A ResBlock (two inputs, not a Module) with its step embedding held as a parameter: the checks
+// then compare the block's temb gradient too.
+template <class B, int Dims>
+struct ResBlockProbe {
+  using backend_type = B;
+  using scalar_type = float;
+  using Matrix = typename B::template Matrix<float>;
+  nn::ResBlock<B, float, Dims> block;
+  nn::Tensor<B, float> temb;
+  Matrix sum;
+
+  const Matrix& forward(const typename B::Context& ctx, const Matrix& x, const nn::Pass& pass) {
+    return block.forward(ctx, x, temb.value, pass);
+  }
+  const Matrix* backward(const typename B::Context& ctx, const Matrix& dy, bool need_input_grad) {
+    const Matrix* dx = block.backward(ctx, dy, need_input_grad);
+    if (temb.grad_beta() == 0.0f) {
+      temb.grad = block.temb_grad();
+    } else {
+      nn::add_into<B>(ctx, temb.grad, block.temb_grad(), sum, "ResBlockProbe");
+      temb.grad.swap(sum);
+    }
+    return dx;
+  }
+  void collect_parameters(const std::string& prefix, nn::ParameterList<B, float>& out) {
+    out.push_back({prefix + "temb", &temb});
+    block.collect_parameters(prefix, out);
+  }
+  std::size_t num_parameters() const { return temb.size() + block.num_parameters(); }
+};
+
 }  // namespace
 
 // Every member of every module, compiled for the device (member templates, such as
@@ -82,6 +115,20 @@ template class recdiff::nn::Residual<
 template class recdiff::nn::Concat<
     nn::Linear<CudaBackend, float, recdiff::Sigmoid>,
     nn::Sequence<nn::LayerNorm<CudaBackend, float>, nn::PRelu<CudaBackend, float>>>;
+// The U-Nets' pieces and the U-Nets.
+template class recdiff::nn::Activation<CudaBackend, float, recdiff::Silu>;
+template class recdiff::nn::Activation<CudaBackend, float, recdiff::Gelu>;
+template class recdiff::nn::Conv<CudaBackend, float, 1>;
+template class recdiff::nn::Conv<CudaBackend, float, 2>;
+template class recdiff::nn::GroupNorm<CudaBackend, float>;
+template class recdiff::nn::UpsampleNearest<CudaBackend, float, 1>;
+template class recdiff::nn::UpsampleNearest<CudaBackend, float, 2>;
+template class recdiff::nn::TimeMlp<CudaBackend, float>;
+template class recdiff::nn::ResBlock<CudaBackend, float, 1>;
+template class recdiff::nn::ResBlock<CudaBackend, float, 2>;
+template class recdiff::nn::SegmentSums<CudaBackend, float>;
+template class recdiff::UNet<CudaBackend, float, 1>;
+template class recdiff::UNet<CudaBackend, float, 2>;
 
 static_assert(recdiff::Module<TanhLinear<CudaBackend>, CudaBackend>);
 static_assert(recdiff::Module<nn::Activation<CudaBackend, float, recdiff::Sigmoid>, CudaBackend>);
@@ -98,6 +145,15 @@ static_assert(recdiff::Module<Block<CudaBackend>, CudaBackend>);
 static_assert(recdiff::Module<Branches<CudaBackend>, CudaBackend>);
 static_assert(recdiff::Module<Head<CudaBackend>, CudaBackend>);
 static_assert(recdiff::Module<Vae<CudaBackend>, CudaBackend>);
+static_assert(recdiff::Module<nn::Activation<CudaBackend, float, recdiff::Gelu>, CudaBackend>);
+static_assert(recdiff::Module<nn::Conv1d<CudaBackend, float>, CudaBackend>);
+static_assert(recdiff::Module<nn::Conv2d<CudaBackend, float>, CudaBackend>);
+static_assert(recdiff::Module<nn::GroupNorm<CudaBackend, float>, CudaBackend>);
+static_assert(recdiff::Module<nn::UpsampleNearest<CudaBackend, float, 2>, CudaBackend>);
+static_assert(recdiff::Module<nn::TimeMlp<CudaBackend, float>, CudaBackend>);
+static_assert(recdiff::Module<ResBlockProbe<CudaBackend, 1>, CudaBackend>);
+static_assert(recdiff::Denoiser<recdiff::UNet1D<CudaBackend, float>, CudaBackend>);
+static_assert(recdiff::Denoiser<recdiff::UNet2D<CudaBackend, float>, CudaBackend>);
 
 namespace {
 
@@ -154,13 +210,14 @@ double relative_error(const std::vector<T>& device, const std::vector<T>& refere
 // Shapes and values of a device matrix against a host one.
 template <class T>
 void check_close(const std::string& what, const CudaBackend::Context& gctx,
-                 const CudaBackend::Matrix<T>& device, const CpuBackend::Matrix<T>& host) {
+                 const CudaBackend::Matrix<T>& device, const CpuBackend::Matrix<T>& host,
+                 double bound = tolerance) {
   INFO(what);
   REQUIRE(device.rows() == host.rows());
   REQUIRE(device.cols() == host.cols());
   const double error = relative_error(values(gctx, device), values(host));
   INFO("relative error " << error);
-  CHECK(error < tolerance);
+  CHECK(error < bound);
 }
 
 // The two modules' parameters have the same names and shapes and (freshly built and initialised
@@ -192,7 +249,7 @@ void share_parameters(const CudaBackend::Context& gctx, CpuModule& cm, GpuModule
 template <class CpuModule, class GpuModule>
 void check_passes(const CudaBackend::Context& gctx, const CpuBackend::Context& cctx, CpuModule& cm,
                   GpuModule& gm, std::int64_t rows, std::int64_t cols, nn::Pass pass,
-                  std::mt19937& rng) {
+                  std::mt19937& rng, double bound = tolerance) {
   const auto x = random_values(static_cast<std::size_t>(rows * cols), rng);
   const auto cx = cpu_matrix(x, rows, cols);
   const auto gx = gpu_matrix(gctx, x, rows, cols);
@@ -205,7 +262,7 @@ void check_passes(const CudaBackend::Context& gctx, const CpuBackend::Context& c
     pass.counter = first_counter + (need_input_grad ? 1u : 0u);
     const auto& cy = cm.forward(cctx, cx, pass);
     const auto& gy = gm.forward(gctx, gx, pass);
-    check_close("forward", gctx, gy, cy);
+    check_close("forward", gctx, gy, cy, bound);
     const auto dy = random_values(static_cast<std::size_t>(cy.size()), rng);
     const auto cdy = cpu_matrix(dy, cy.rows(), cy.cols());
     const auto gdy = gpu_matrix(gctx, dy, cy.rows(), cy.cols());
@@ -214,19 +271,21 @@ void check_passes(const CudaBackend::Context& gctx, const CpuBackend::Context& c
     REQUIRE((cdx == nullptr) == (gdx == nullptr));
     if (need_input_grad) {
       REQUIRE(cdx != nullptr);
-      check_close("input gradient", gctx, *gdx, *cdx);
+      check_close("input gradient", gctx, *gdx, *cdx, bound);
     }
   }
   REQUIRE(cparams.size() == gparams.size());
   for (std::size_t i = 0; i < cparams.size(); ++i)
     check_close("gradient of " + cparams[i].name, gctx, gparams[i].tensor->gradient(),
-                cparams[i].tensor->gradient());
+                cparams[i].tensor->gradient(), bound);
 }
 
-// The whole check for the module that `make(Of<B>{}, ctx)` builds and initialises on backend B.
+// The whole check for the module that `make(Of<B>{}, ctx)` builds and initialises on backend B
+// (`bound`: the relative error allowed; deep networks with normalisations amplify the rounding
+// differences of the two backends' GEMMs and contractions).
 template <class Maker>
 void check_module(const std::string& label, Maker make, std::int64_t rows, std::int64_t cols,
-                  const nn::Pass& pass = {}, double perturb = 0.5) {
+                  const nn::Pass& pass = {}, double perturb = 0.5, double bound = tolerance) {
   INFO(label);
   const CudaBackend::Context gctx;
   const CpuBackend::Context cctx(1);
@@ -234,7 +293,7 @@ void check_module(const std::string& label, Maker make, std::int64_t rows, std::
   auto cm = make(Of<CpuBackend>{}, cctx);
   auto gm = make(Of<CudaBackend>{}, gctx);
   share_parameters(gctx, cm, gm, rng, perturb);
-  check_passes(gctx, cctx, cm, gm, rows, cols, pass, rng);
+  check_passes(gctx, cctx, cm, gm, rows, cols, pass, rng, bound);
 }
 
 constexpr std::uint64_t seed = 11;
@@ -520,4 +579,128 @@ TEST_CASE("Embedding on the device agrees with the CPU (padding, duplicate ids)"
       CHECK(std::all_of(g.begin(), g.begin() + 70, [](float v) { return v == 0.0f; }));
     }
   }
+}
+
+TEST_CASE("Conv1d, Conv2d, GroupNorm, UpsampleNearest, Silu and Gelu on the device agree with the "
+          "CPU",
+          "[cuda][gpu]") {
+  recdiff::test::require_cuda_device();
+  // 1-D rows of 2 channels x 300 positions (two chunks of output columns), strided and padded,
+  // with and without weight standardisation.
+  for (const bool ws : {false, true}) {
+    check_module(
+        ws ? "Conv1d 2->3 k3 p1 (weight standardisation)" : "Conv1d 2->3 k3 p1",
+        [ws]<class B>(Of<B>, const typename B::Context& ctx) {
+          nn::Conv1d<B, float> m(2, 3, 3, {1, 1, true, ws});
+          m.initialize(ctx, seed, 1);
+          return m;
+        },
+        batch, 2 * 300);
+  }
+  check_module(
+      "Conv1d 1->1 k4 s2 p1",
+      []<class B>(Of<B>, const typename B::Context& ctx) {
+        nn::Conv1d<B, float> m(1, 1, 4, {2, 1, true, false});
+        m.initialize(ctx, seed, 2);
+        return m;
+      },
+      batch, 40);
+  check_module(
+      "Conv2d 2->1 k3 p1 (weight standardisation), one 6 x 270 image",
+      []<class B>(Of<B>, const typename B::Context& ctx) {
+        nn::Conv2d<B, float> m(2, 1, 3, 270, {1, 1, true, true});
+        m.initialize(ctx, seed, 3);
+        return m;
+      },
+      1, 2 * 6 * 270);
+  check_module(
+      "Conv2d 1->2 k4 s2 p1 (no bias)",
+      []<class B>(Of<B>, const typename B::Context& ctx) {
+        nn::Conv2d<B, float> m(1, 2, 4, 10, {2, 1, false, false});
+        m.initialize(ctx, seed, 4);
+        return m;
+      },
+      2, 8 * 10);
+  check_module(
+      "GroupNorm(1, 3)",
+      []<class B>(Of<B>, const typename B::Context&) { return nn::GroupNorm<B, float>(3); }, batch,
+      3 * 100);
+  check_module(
+      "GroupNorm(1, 2), one image of 2 x 20 x 30",
+      []<class B>(Of<B>, const typename B::Context&) { return nn::GroupNorm<B, float>(2); }, 1,
+      2 * 20 * 30);
+  check_module(
+      "UpsampleNearest 1-D",
+      []<class B>(Of<B>, const typename B::Context&) { return nn::UpsampleNearest<B, float, 1>(); },
+      batch, 30);
+  check_module(
+      "UpsampleNearest 2-D",
+      []<class B>(Of<B>, const typename B::Context&) { return nn::UpsampleNearest<B, float, 2>(15); },
+      2, 2 * 4 * 15);
+  check_module(
+      "Activation<Silu>",
+      []<class B>(Of<B>, const typename B::Context&) {
+        return nn::Activation<B, float, recdiff::Silu>();
+      },
+      batch, 29);
+  check_module(
+      "Activation<Gelu>",
+      []<class B>(Of<B>, const typename B::Context&) {
+        return nn::Activation<B, float, recdiff::Gelu>();
+      },
+      batch, 29);
+  {  // channel concatenation and split
+    const CudaBackend::Context gctx;
+    std::mt19937 rng(5);
+    const auto a = random_values(3 * 400, rng), b = random_values(3 * 200, rng);
+    CpuBackend::Matrix<float> ca = cpu_matrix(a, 3, 400), cb = cpu_matrix(b, 3, 200), cab, cda, cdb;
+    CudaBackend::Matrix<float> ga = gpu_matrix(gctx, a, 3, 400), gb = gpu_matrix(gctx, b, 3, 200), gab,
+                               gda, gdb;
+    nn::concat_channels<CpuBackend>(CpuBackend::Context(1), ca, cb, cab);
+    nn::concat_channels<CudaBackend>(gctx, ga, gb, gab);
+    check_close("concat_channels", gctx, gab, cab);
+    nn::split_channels<CudaBackend>(gctx, gab, 400, gda, gdb);
+    check_close("split_channels (first)", gctx, gda, ca);
+    check_close("split_channels (second)", gctx, gdb, cb);
+  }
+}
+
+TEST_CASE("TimeMlp, ResBlock, UNet1D and UNet2D on the device agree with the CPU", "[cuda][gpu]") {
+  recdiff::test::require_cuda_device();
+  const nn::Pass steps{false, seed, 0, row_steps};
+  check_module(
+      "TimeMlp",
+      []<class B>(Of<B>, const typename B::Context& ctx) {
+        nn::TimeMlp<B, float> m;
+        m.initialize(ctx, seed, 0);
+        return m;
+      },
+      batch, 3, steps);
+  check_module(
+      "ResBlock 1-D 3->2",
+      []<class B>(Of<B>, const typename B::Context& ctx) {
+        ResBlockProbe<B, 1> m{nn::ResBlock<B, float, 1>(3, 2), nn::Tensor<B, float>(batch, 4), {}};
+        m.block.initialize(ctx, seed, 0);
+        return m;
+      },
+      batch, 3 * 280, {}, 0.5, 1e-4);
+  const nn::Pass train{true, seed, 12, {}};
+  check_module(
+      "ResBlock 2-D 1->1 (dropout, training)",
+      []<class B>(Of<B>, const typename B::Context& ctx) {
+        ResBlockProbe<B, 2> m{nn::ResBlock<B, float, 2>(1, 1, 40, 0.1, 3u), nn::Tensor<B, float>(1, 4), {}};
+        m.block.initialize(ctx, seed, 0);
+        return m;
+      },
+      1, 10 * 40, train, 0.5, 1e-4);
+  check_module(
+      "UNet1D (I = 60)",
+      []<class B>(Of<B>, const typename B::Context&) { return recdiff::UNet1D<B, float>(60, seed); },
+      batch, 60, steps, 0.05, 5e-4);
+  const std::vector<int> image_steps(6, 2);
+  const nn::Pass image_train{true, seed, 30, image_steps};
+  check_module(
+      "UNet2D (B = 6, I = 40, training)",
+      []<class B>(Of<B>, const typename B::Context&) { return recdiff::UNet2D<B, float>(40, seed); },
+      6, 40, image_train, 0.05, 5e-4);
 }

@@ -4,3 +4,4 @@
 
 #include <recdiff/concepts/denoiser.hpp>
 #include <recdiff/denoiser/mlp.hpp>
+#include <recdiff/denoiser/unet.hpp>

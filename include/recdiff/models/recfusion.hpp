@@ -16,7 +16,9 @@
 #include <recdiff/core/diffusion_recommender.hpp>
 #include <recdiff/core/input_weighting.hpp>
 #include <recdiff/denoiser/prelu_mlp.hpp>
+#include <recdiff/denoiser/unet.hpp>
 #include <recdiff/math/activations.hpp>
+#include <recdiff/nn/image_batches.hpp>
 #include <recdiff/noise/bernoulli.hpp>
 #include <recdiff/noise/gaussian.hpp>
 #include <recdiff/objective/recfusion_terms.hpp>
@@ -145,6 +147,17 @@ using RecFusionBin = RecFusionRecommender<Diffusion<BackendType, Bernoulli<Proce
                                                     PReluMlp<BackendType, float, Identity>,
                                                     RecFusionTerms<Loss>>>;
 
+/// RecFusionUNet1D: the 1-D U-Net on each user's row (B, 1, I), trained on z_1..z_{T-1} with the
+/// magnitude loss, reconstruction at step 1, inference U(x, 1). I must be even.
+template <class BackendType>
+using RecFusionUNet1D = RecFusionRecommender<RecFusionGaussianDiffusion<
+    BackendType, UNet1D<BackendType, float>, RecFusionLoss::magnitude, 1>>;
+/// RecFusionUNet2D: the 2-D U-Net on each batch of users as one (1, 1, B, I) image
+/// (nn::ImageBatches cuts whole-chain and evaluation batches into images of one step).
+template <class BackendType>
+using RecFusionUNet2D = RecFusionRecommender<RecFusionGaussianDiffusion<
+    BackendType, nn::ImageBatches<UNet2D<BackendType, float>>, RecFusionLoss::magnitude, 1>>;
+
 namespace recfusion_detail {
 // The Adam settings of every RecFusion model.
 inline AdamConfig adam(const RecFusionConfig& c) {
@@ -214,6 +227,29 @@ RecFusionVar<BackendType> make_recfusion_var(const RecFusionConfig& c, index_t i
   n.outputs = 2 * static_cast<int>(items);
   return recfusion_detail::build<RecFusionVar<BackendType>>(
       c, PReluMlp<BackendType, float, Identity>(n), 0, 0, context_arg);
+}
+
+/// RecFusionUNet1D (the class defaults: T = 3, so it trains on z_1 and z_2).
+/// @throws std::invalid_argument for an odd number of items
+template <class BackendType>
+RecFusionUNet1D<BackendType> make_recfusion_unet1d(const RecFusionConfig& c, index_t items,
+                                                   int context_arg = 0) {
+  c.validate();
+  return recfusion_detail::build<RecFusionUNet1D<BackendType>>(
+      c, UNet1D<BackendType, float>(static_cast<int>(items), c.seed), 1, 1, context_arg);
+}
+
+/// RecFusionUNet2D: images of at most c.batch_size users.
+/// @throws std::invalid_argument for an odd number of items
+template <class BackendType>
+RecFusionUNet2D<BackendType> make_recfusion_unet2d(const RecFusionConfig& c, index_t items,
+                                                   int context_arg = 0) {
+  c.validate();
+  return recfusion_detail::build<RecFusionUNet2D<BackendType>>(
+      c,
+      nn::ImageBatches<UNet2D<BackendType, float>>(
+          UNet2D<BackendType, float>(static_cast<int>(items), c.seed), c.batch_size),
+      1, 1, context_arg);
 }
 
 /// RecFusionBin with a process and loss fixed by the type (see visit_recfusion_bin for the run-time

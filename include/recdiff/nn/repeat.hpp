@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include <recdiff/nn/kernels.hpp>
+#include <recdiff/nn/detail/replicas.hpp>
 #include <recdiff/nn/parameter.hpp>
 #include <recdiff/nn/pass.hpp>
 
@@ -21,10 +21,8 @@ namespace recdiff::nn {
 /// computation but not the parameter count.
 ///
 /// Every application keeps its own activations for the backward pass, so the module is held as
-/// `times` replicas: replica 0 owns the parameters (the only ones listed by collect_parameters),
-/// the others receive a copy of its values before each forward pass and their gradients are added
-/// into replica 0's after the backward pass. The copies cost O(parameters) per pass, negligible
-/// next to the batch GEMMs for the layer sizes this is used with.
+/// `times` replicas sharing the owner's parameters (nn/detail/replicas.hpp); the copies cost
+/// O(parameters) per pass, negligible next to the batch GEMMs for the layer sizes this is used with.
 ///
 /// Parameters: those of the module, named prefix + the module's names.
 /// @tparam ModuleType a Module (copyable)
@@ -39,21 +37,21 @@ class Repeat {
   Repeat() = default;
   /// `module` applied `times` times (>= 0).
   /// @throws std::invalid_argument for times < 0
-  Repeat(ModuleType module, int times) : m_times(checked(times)) {
-    m_replicas.assign(times > 0 ? static_cast<std::size_t>(times) : 1u, module);
+  Repeat(ModuleType module, int times) : m_times(checked(times)), m_replicas(std::move(module)) {
+    m_replicas.reserve(static_cast<std::size_t>(times > 0 ? times : 1));
   }
 
   /// Number of applications.
   int times() const noexcept { return m_times; }
   /// The module that owns the parameters.
-  ModuleType& module() noexcept { return m_replicas.front(); }
-  const ModuleType& module() const noexcept { return m_replicas.front(); }
+  ModuleType& module() noexcept { return m_replicas.owner(); }
+  const ModuleType& module() const noexcept { return m_replicas.owner(); }
 
   /// The output after times() applications (x itself when times() == 0).
   const Matrix& forward(const Context& ctx, const Matrix& x, const Pass& pass = {}) {
-    sync_values();
+    m_replicas.sync_values(count());
     const Matrix* h = &x;
-    for (int r = 0; r < m_times; ++r) h = &m_replicas[static_cast<std::size_t>(r)].forward(ctx, *h, pass);
+    for (std::size_t r = 0; r < count(); ++r) h = &m_replicas[r].forward(ctx, *h, pass);
     return *h;
   }
 
@@ -62,25 +60,23 @@ class Repeat {
   const Matrix* backward(const Context& ctx, const Matrix& dy, bool need_input_grad) {
     if (m_times == 0) return need_input_grad ? &dy : nullptr;
     const Matrix* g = &dy;
-    for (int r = m_times; r-- > 1;) {
-      auto& replica = m_replicas[static_cast<std::size_t>(r)];
-      for (const auto& p : parameters_of(replica)) p.tensor->zero_grad();
-      g = replica.backward(ctx, *g, true);
+    for (std::size_t r = count(); r-- > 1;) {
+      m_replicas.zero_grad(r);
+      g = m_replicas[r].backward(ctx, *g, true);
     }
-    const Matrix* dx = m_replicas.front().backward(ctx, *g, need_input_grad);
-    add_replica_gradients(ctx);
+    const Matrix* dx = m_replicas.owner().backward(ctx, *g, need_input_grad);
+    m_replicas.add_gradients(ctx, count());
     return dx;
   }
 
-  /// The owner's parameters.
-  /// (None when times() == 0: the module is then never applied.)
+  /// The owner's parameters (none when times() == 0: the module is then never applied).
   void collect_parameters(const std::string& prefix, ParameterList<backend_type, scalar_type>& out) {
-    if (m_times > 0) m_replicas.front().collect_parameters(prefix, out);
+    if (m_times > 0) m_replicas.owner().collect_parameters(prefix, out);
   }
 
   /// Number of scalars (those of one module for any times() > 0; 0 for times() == 0).
   std::size_t num_parameters() const noexcept {
-    return m_times > 0 ? m_replicas.front().num_parameters() : 0;
+    return m_times > 0 ? m_replicas.owner().num_parameters() : 0;
   }
 
  private:
@@ -90,36 +86,10 @@ class Repeat {
                                   std::to_string(times));
     return times;
   }
-
-  // Replicas 1.. get the owner's current values (the optimiser updates only the owner).
-  void sync_values() {
-    if (m_times < 2) return;
-    const auto owner = parameters_of(m_replicas.front());
-    for (int r = 1; r < m_times; ++r) {
-      const auto copy = parameters_of(m_replicas[static_cast<std::size_t>(r)]);
-      for (std::size_t i = 0; i < owner.size(); ++i) copy[i].value() = owner[i].value();
-    }
-  }
-
-  // owner.grad += replica.grad for every replica 1.. (after the owner's own backward, so the
-  // owner's gradient has been written since its last zero_grad()).
-  void add_replica_gradients(const Context& ctx) {
-    if (m_times < 2) return;
-    const auto owner = parameters_of(m_replicas.front());
-    for (int r = 1; r < m_times; ++r) {
-      const auto copy = parameters_of(m_replicas[static_cast<std::size_t>(r)]);
-      for (std::size_t i = 0; i < owner.size(); ++i) {
-        Matrix& total = owner[i].tensor->gradient();
-        const Matrix& part = copy[i].tensor->gradient();
-        backend_type::for_each(ctx, total.rows(), total.cols(),
-                               AddKernel<scalar_type>{total.data(), part.data(), total.data(),
-                                                      total.cols()});
-      }
-    }
-  }
+  std::size_t count() const noexcept { return static_cast<std::size_t>(m_times); }
 
   int m_times = 0;
-  std::vector<ModuleType> m_replicas;
+  detail::Replicas<ModuleType> m_replicas;
 };
 
 }  // namespace recdiff::nn
