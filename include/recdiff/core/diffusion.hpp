@@ -211,6 +211,11 @@ class Diffusion {
                                    SamplerType& sampler, std::uint32_t counter) {
     const auto steps = sample_steps(sampler, users.size(), counter);
     m_x0 = &x0;
+    // A backend that mirrors CSR matrices in device memory (CudaBackend) caches each mirror by the
+    // matrix's id until told otherwise; every step draws a new matrix, so the previous step's
+    // mirror is dropped here (its last use is already in stream order) instead of accumulating.
+    if constexpr (requires { ctx.release_mirror(m_x_t_sparse.id()); })
+      ctx.release_mirror(m_x_t_sparse.id());
     m_x_t_sparse = m_noise.template q_sample_sparse<scalar_type>(
         input, users, steps, NoiseDraw{m_options.seed, philox::Stream::noise, counter, nullptr});
     m_sparse_rows.resize(users.size());
