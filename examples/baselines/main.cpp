@@ -71,7 +71,7 @@ void require_only_for(const ArgParser& args, const std::string& model,
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return examples::guarded_main("baselines", [&]() -> int {
     ArgParser args("baselines",
                    "Popularity, EASE, Random, Mult-DAE and Mult-VAE on a recommendation dataset.");
     examples::declare_data_options(args);
@@ -246,11 +246,5 @@ int main(int argc, char** argv) {
     }
     if (const auto path = args.text("json")) report.save(*path);
     return 0;
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "baselines: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "baselines: error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

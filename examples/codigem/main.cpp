@@ -21,7 +21,7 @@ using examples::ArgParser;
 using examples::UsageError;
 
 int main(int argc, char** argv) {
-  try {
+  return examples::guarded_main("codigem", [&]() -> int {
     ArgParser args("codigem", "CODIGEM (Walker et al. 2022), or RecFusion's port of it.");
     examples::declare_data_options(args);
     args.flag("port", "RecFusion's port instead of the official networks and optimiser");
@@ -55,25 +55,8 @@ int main(int argc, char** argv) {
       c.epochs = args.number("epochs", c.epochs);
       if (args.has("noise-free")) c.noisy_prediction = false;
       c.decoder_only = args.has("decoder-only");
-      try {
-        c.validate();
-      } catch (const std::invalid_argument& e) {
-        throw UsageError(e.what());
-      }
-      std::printf("%s:\n%s", model.c_str(), c.to_string().c_str());
+      examples::accept_config(model, c);
     };
-
-    const examples::PreparedData data = examples::prepare_data(args);
-    std::printf("data: %s, protocol: %s\n", data.description.c_str(),
-                data.strong ? "strong generalisation" : "diffrec");
-    const examples::Outcome out = examples::run_model(model, data, zoo);
-    examples::report_trained(model, data, out, args.text("json"));
-    return 0;
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "codigem: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "codigem: error: %s\n", e.what());
-    return 1;
-  }
+    return examples::run_one(args, model, zoo);
+  });
 }

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <exception>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -125,5 +126,20 @@ class ArgParser {
   std::vector<std::string> m_order;
   std::map<std::string, std::string> m_values;
 };
+
+/// Runs an example program's body and turns its errors into the programs' exit codes: 2 and the
+/// message for a UsageError (a bad command line), 1 and "error: ..." for any other exception.
+template <class Body>
+int guarded_main(const char* program, Body body) {
+  try {
+    return body();
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    return 1;
+  }
+}
 
 }  // namespace recdiff::examples

@@ -95,6 +95,8 @@ inline Outcome run_ease(const PreparedData& data, const EvalOptions& eval,
 /// Settings of the Trainer run of a neural model.
 struct TrainFlags {
   TrainerOptions options;
+  /// Under strong generalisation: how validation is measured (RecPack's: fold-in unmasked).
+  StrongGeneralizationProtocolOptions protocol;
   std::optional<std::string> save;
 };
 
@@ -106,7 +108,7 @@ Outcome run_trained(Model& model, const PreparedData& data, const TrainFlags& fl
                     Progress progress = Progress::stderr_sink()) {
   Trainer<Model> trainer(flags.options, std::move(progress));
   const TrainResult result =
-      data.strong ? trainer.fit(model, StrongGeneralizationProtocol(data.strong_split))
+      data.strong ? trainer.fit(model, StrongGeneralizationProtocol(data.strong_split, flags.protocol))
                   : trainer.fit(model, DiffRecProtocol(data.split));
   if (flags.save) {
     if constexpr (requires { model.save(*flags.save); })

@@ -41,6 +41,8 @@ struct ZooSettings {
   bool progress = true;
   /// Overrides every neural model's patience (0: the protocol's rule as it is).
   int patience = 0;
+  /// Strong generalisation: mask the validation users' fold-in items (RecPack does not).
+  bool mask_validation = false;
   /// Overrides for the RecFusion family and CODIGEM (the defaults: recfusion_preset("recfusion")
   /// for RecFusion, "recfusion-default" for its ablations, codigem_preset for CODIGEM).
   std::function<void(RecFusionConfig&)> recfusion_overrides;
@@ -67,6 +69,7 @@ inline TrainFlags train_flags(const PreparedData& data, const ZooSettings& z, in
     f.options.stopping.patience = patience_diffrec;
   }
   if (z.patience > 0) f.options.stopping.patience = z.patience;
+  f.protocol.mask_validation_fold_in = z.mask_validation;
   return f;
 }
 
@@ -183,6 +186,28 @@ inline Outcome run_model(const std::string& name, const PreparedData& data, cons
   std::string known;
   for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
   throw UsageError("unknown model '" + name + "' (known: " + known + ")");
+}
+
+/// A single-model program's configuration, checked (a bad value is a UsageError) and printed.
+template <class Config>
+void accept_config(const std::string& model, const Config& c) {
+  try {
+    c.validate();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  std::printf("%s:\n%s", model.c_str(), c.to_string().c_str());
+}
+
+/// The body of a single-model program: loads the data the options name, runs `model` under the
+/// settings and reports it (--json when given). Returns the exit code 0.
+inline int run_one(const ArgParser& args, const std::string& model, const ZooSettings& zoo) {
+  const PreparedData data = prepare_data(args);
+  std::printf("data: %s, protocol: %s\n", data.description.c_str(),
+              data.strong ? "strong generalisation" : "diffrec");
+  const Outcome out = run_model(model, data, zoo);
+  report_trained(model, data, out, args.text("json"));
+  return 0;
 }
 
 }  // namespace recdiff::examples

@@ -105,7 +105,7 @@ std::string markdown(const std::vector<std::string>& models, const std::map<std:
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return examples::guarded_main("compare", [&]() -> int {
     ArgParser args("compare",
                    "Every named model on one dataset, split and set of metrics; a results table.");
     examples::declare_data_options(args);
@@ -122,6 +122,9 @@ int main(int argc, char** argv) {
     args.option("threads", "N", "threads (default: all cores)");
     args.option("json", "FILE", "write {model: {valid, test, seconds, runs}} as JSON");
     args.option("markdown", "FILE", "write the table as Markdown");
+    args.flag("mask-validation",
+              "strong: mask the validation users' fold-in items when selecting the epoch "
+              "(RecPack ranks them, so a model that reproduces its input scores worse)");
     args.flag("quiet", "no per-epoch progress lines");
     if (!args.parse(argc, argv)) return 0;
     if (args.has("seed")) throw UsageError("--seed: compare runs seeds 1..N, set with --seeds");
@@ -146,6 +149,7 @@ int main(int argc, char** argv) {
     zoo.threads = args.number<int>("threads", 0);
     zoo.max_epochs = args.number<int>("max-epochs", 0);
     zoo.patience = args.number<int>("patience", 0);
+    zoo.mask_validation = args.has("mask-validation");
     if (zoo.patience < 0) throw UsageError("--patience must be >= 1");
     zoo.progress = !args.has("quiet");
     zoo.eval.num_threads = zoo.threads;
@@ -215,11 +219,5 @@ int main(int argc, char** argv) {
       report.save(*path);
     }
     return 0;
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "compare: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "compare: error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -158,7 +158,7 @@ int run_on(const ArgParser& args, const DiffRecConfig& config, const TrainValidT
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return examples::guarded_main("diffrec", [&]() -> int {
     ArgParser args("diffrec", "DiffRec / T-DiffRec (Wang et al., SIGIR 2023) under DiffRec's protocol.");
     examples::declare_data_options(args);
     args.option("preset", "NAME", "hyper-parameters of a released run, e.g. ml-1m_clean");
@@ -225,11 +225,5 @@ int main(int argc, char** argv) {
     }
 #endif
     return run_on<CpuBackend>(args, config, prepared.split);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "diffrec: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "diffrec: error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -21,7 +21,7 @@ using examples::ArgParser;
 using examples::UsageError;
 
 int main(int argc, char** argv) {
-  try {
+  return examples::guarded_main("recfusion", [&]() -> int {
     ArgParser args("recfusion", "RecFusion and its variants (Benedict et al. 2023).");
     examples::declare_data_options(args);
     args.option("variant", "NAME", "recfusion | t | var | bin | unet1d | unet2d (default recfusion)");
@@ -75,25 +75,8 @@ int main(int argc, char** argv) {
           throw UsageError("--step-offset: expected input or output, got '" + *at + "'");
         c.step_offset = *at == "input" ? StepOffsetAt::input : StepOffsetAt::output;
       }
-      try {
-        c.validate();
-      } catch (const std::invalid_argument& e) {
-        throw UsageError(e.what());
-      }
-      std::printf("%s:\n%s", model.c_str(), c.to_string().c_str());
+      examples::accept_config(model, c);
     };
-
-    const examples::PreparedData data = examples::prepare_data(args);
-    std::printf("data: %s, protocol: %s\n", data.description.c_str(),
-                data.strong ? "strong generalisation" : "diffrec");
-    const examples::Outcome out = examples::run_model(model, data, zoo);
-    examples::report_trained(model, data, out, args.text("json"));
-    return 0;
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "recfusion: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "recfusion: error: %s\n", e.what());
-    return 1;
-  }
+    return examples::run_one(args, model, zoo);
+  });
 }

@@ -9,105 +9,18 @@
 
 #include <recdiff/data/pickle.hpp>
 
+#include "support/pickle_writer.hpp"
 #include "support/shared_data.hpp"
 
 using Catch::Contains;
 using recdiff::IoError;
 using recdiff::parse_pickle;
 using recdiff::PickleValue;
+using namespace recdiff::test;  // Py, I, S, L, D, pickle, python_bytes: support/pickle_writer.hpp
 
 namespace {
 
-// A Python value of the kinds the reader accepts, written the way CPython's pickler (protocol 4)
-// writes it, so the tests can make pickles without Python. A dict's children alternate key, value.
-struct Py {
-  enum Kind { Int, Str, List, Dict } kind = Int;
-  std::int64_t i = 0;
-  std::string s;
-  std::vector<Py> items;
-};
-Py I(std::int64_t v) { return Py{Py::Int, v, {}, {}}; }
-Py S(std::string v) { return Py{Py::Str, 0, std::move(v), {}}; }
-Py L(std::vector<Py> v) { return Py{Py::List, 0, {}, std::move(v)}; }
-Py D(std::vector<Py> key_value) { return Py{Py::Dict, 0, {}, std::move(key_value)}; }
-
-std::string le(std::uint64_t v, int bytes) {
-  std::string out;
-  for (int k = 0; k < bytes; ++k) out += static_cast<char>((v >> (8 * k)) & 0xff);
-  return out;
-}
-
-void write(std::string& out, const Py& p) {
-  switch (p.kind) {
-    case Py::Int:
-      if (p.i >= 0 && p.i < 256) out += "K" + le(static_cast<std::uint64_t>(p.i), 1);
-      else if (p.i >= 0 && p.i < 65536) out += "M" + le(static_cast<std::uint64_t>(p.i), 2);
-      else out += "J" + le(static_cast<std::uint64_t>(p.i), 4);  // BININT: refused by the reader
-      return;
-    case Py::Str:
-      out += "\x8c" + le(p.s.size(), 1) + p.s + "\x94";
-      return;
-    case Py::List: {
-      out += "]\x94";
-      const std::size_t n = p.items.size();
-      if (n == 1) {
-        write(out, p.items[0]);
-        out += "a";
-      } else {
-        for (std::size_t k = 0; k < n; k += 1000) {  // batches of 1000, as CPython
-          out += "(";
-          for (std::size_t j = k; j < std::min(n, k + 1000); ++j) write(out, p.items[j]);
-          out += "e";
-        }
-      }
-      return;
-    }
-    case Py::Dict: {
-      out += "}\x94";
-      const std::size_t n = p.items.size() / 2;
-      if (n == 1) {
-        write(out, p.items[0]);
-        write(out, p.items[1]);
-        out += "s";  // SETITEM: refused by the reader
-        return;
-      }
-      std::size_t k = 0, batch = 0;
-      do {  // CPython ends a dict whose size is a multiple of 1000 with an empty batch
-        out += "(";
-        for (batch = 0; batch < 1000 && k < n; ++batch, ++k) {
-          write(out, p.items[2 * k]);
-          write(out, p.items[2 * k + 1]);
-        }
-        out += "u";
-      } while (batch == 1000);
-      return;
-    }
-  }
-}
-
-// PROTO 4, one FRAME around the body (CPython frames bodies of 4 bytes and more), body, STOP.
-std::string pickle(const Py& p) {
-  std::string body;
-  write(body, p);
-  body += ".";
-  std::string out = "\x80\x04";
-  if (body.size() >= 4) out += "\x95" + le(body.size(), 8);
-  return out + body;
-}
-
-// What CPython 3 writes for pickle.dumps({'train': {0: [1, 2, 3], 1: [2, 4]}, 'val': {0: [4],
-// 1: [1]}, 'test': {0: [5], 1: [3]}, 'umap': {10: 0, 20: 1}, 'smap': {100: 1, 200: 2, 300: 3,
-// 400: 4, 500: 5}}, protocol=4).
-const std::string python_bytes(
-    "\x80\x04\x95\x8d\x00\x00\x00\x00\x00\x00\x00\x7d\x94\x28\x8c\x05\x74\x72\x61\x69\x6e\x94\x7d"
-    "\x94\x28\x4b\x00\x5d\x94\x28\x4b\x01\x4b\x02\x4b\x03\x65\x4b\x01\x5d\x94\x28\x4b\x02\x4b\x04"
-    "\x65\x75\x8c\x03\x76\x61\x6c\x94\x7d\x94\x28\x4b\x00\x5d\x94\x4b\x04\x61\x4b\x01\x5d\x94\x4b"
-    "\x01\x61\x75\x8c\x04\x74\x65\x73\x74\x94\x7d\x94\x28\x4b\x00\x5d\x94\x4b\x05\x61\x4b\x01\x5d"
-    "\x94\x4b\x03\x61\x75\x8c\x04\x75\x6d\x61\x70\x94\x7d\x94\x28\x4b\x0a\x4b\x00\x4b\x14\x4b\x01"
-    "\x75\x8c\x04\x73\x6d\x61\x70\x94\x7d\x94\x28\x4b\x64\x4b\x01\x4b\xc8\x4b\x02\x4d\x2c\x01\x4b"
-    "\x03\x4d\x90\x01\x4b\x04\x4d\xf4\x01\x4b\x05\x75\x75\x2e",
-    152);
-
+// The value python_bytes (support/pickle_writer.hpp) holds.
 Py small_dataset() {
   return D({S("train"), D({I(0), L({I(1), I(2), I(3)}), I(1), L({I(2), I(4)})}),
             S("val"), D({I(0), L({I(4)}), I(1), L({I(1)})}),

@@ -13,69 +13,16 @@
 #include <recdiff/data/transforms.hpp>
 #include <recdiff/eval/temporal_split.hpp>
 
+#include "support/pickle_writer.hpp"
 #include "support/shared_data.hpp"
 
 using Catch::Contains;
 using recdiff::index_t;
 using recdiff::IoError;
 using recdiff::SequenceData;
+using namespace recdiff::test;  // Py, I, S, L, D, pickle, python_bytes: support/pickle_writer.hpp
 
 namespace {
-
-// A Python value (int, str, list, dict; a dict's children alternate key, value) and a writer that
-// produces the bytes CPython's pickler writes for it with protocol 4 (pickle_test checks the writer
-// against CPython's own output).
-struct Py {
-  enum Kind { Int, Str, List, Dict } kind = Int;
-  std::int64_t i = 0;
-  std::string s;
-  std::vector<Py> items;
-};
-Py I(std::int64_t v) { return Py{Py::Int, v, {}, {}}; }
-Py S(std::string v) { return Py{Py::Str, 0, std::move(v), {}}; }
-Py L(std::vector<Py> v) { return Py{Py::List, 0, {}, std::move(v)}; }
-Py D(std::vector<Py> key_value) { return Py{Py::Dict, 0, {}, std::move(key_value)}; }
-
-std::string le(std::uint64_t v, int bytes) {
-  std::string out;
-  for (int k = 0; k < bytes; ++k) out += static_cast<char>((v >> (8 * k)) & 0xff);
-  return out;
-}
-
-void write(std::string& out, const Py& p) {
-  switch (p.kind) {
-    case Py::Int:
-      if (p.i >= 0 && p.i < 256) out += "K" + le(static_cast<std::uint64_t>(p.i), 1);
-      else out += "M" + le(static_cast<std::uint64_t>(p.i), 2);  // the tests stay below 65,536
-      return;
-    case Py::Str:
-      out += "\x8c" + le(p.s.size(), 1) + p.s + "\x94";
-      return;
-    case Py::List:
-      out += "]\x94";
-      if (p.items.size() == 1) {
-        write(out, p.items[0]);
-        out += "a";
-      } else if (!p.items.empty()) {  // the tests stay below CPython's batches of 1000
-        out += "(";
-        for (const Py& x : p.items) write(out, x);
-        out += "e";
-      }
-      return;
-    case Py::Dict:
-      out += "}\x94(";  // the tests never write a dict of one entry (CPython: SETITEM)
-      for (const Py& x : p.items) write(out, x);
-      out += "u";
-      return;
-  }
-}
-
-std::string pickle(const Py& p) {
-  std::string body;
-  write(body, p);
-  body += ".";
-  return "\x80\x04\x95" + le(body.size(), 8) + body;
-}
 
 // The value under str key `key` of dict `d`.
 Py& at(Py& d, const std::string& key) {
@@ -111,17 +58,6 @@ IoError error_of(const Py& p) {
 
 using Seq = std::vector<index_t>;
 
-// The same bytes as pickle_test's CPython sample: two users, items 1..5 (smap 100..500).
-const std::string python_bytes(
-    "\x80\x04\x95\x8d\x00\x00\x00\x00\x00\x00\x00\x7d\x94\x28\x8c\x05\x74\x72\x61\x69\x6e\x94\x7d"
-    "\x94\x28\x4b\x00\x5d\x94\x28\x4b\x01\x4b\x02\x4b\x03\x65\x4b\x01\x5d\x94\x28\x4b\x02\x4b\x04"
-    "\x65\x75\x8c\x03\x76\x61\x6c\x94\x7d\x94\x28\x4b\x00\x5d\x94\x4b\x04\x61\x4b\x01\x5d\x94\x4b"
-    "\x01\x61\x75\x8c\x04\x74\x65\x73\x74\x94\x7d\x94\x28\x4b\x00\x5d\x94\x4b\x05\x61\x4b\x01\x5d"
-    "\x94\x4b\x03\x61\x75\x8c\x04\x75\x6d\x61\x70\x94\x7d\x94\x28\x4b\x0a\x4b\x00\x4b\x14\x4b\x01"
-    "\x75\x8c\x04\x73\x6d\x61\x70\x94\x7d\x94\x28\x4b\x64\x4b\x01\x4b\xc8\x4b\x02\x4d\x2c\x01\x4b"
-    "\x03\x4d\x90\x01\x4b\x04\x4d\xf4\x01\x4b\x05\x75\x75\x2e",
-    152);
-
 }  // namespace
 
 TEST_CASE("sequence data: a synthetic dataset.pkl loads to the expected sequences") {
@@ -144,7 +80,7 @@ TEST_CASE("sequence data: a synthetic dataset.pkl loads to the expected sequence
   CHECK(d.items.ids() ==
         std::vector<std::string>{"1000", "1001", "1002", "1003", "1004", "990"});
 
-  // CPython's own bytes.
+  // CPython's own bytes (support/pickle_writer.hpp): two users, items 1..5 (smap 100..500).
   const SequenceData p =
       recdiff::diffurec_dataset_from_pickle(recdiff::parse_pickle(python_bytes, "p"), "p");
   CHECK(p.train == std::vector<Seq>{{1, 2, 3}, {2, 4}});

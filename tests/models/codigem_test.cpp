@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/toy_data.hpp"
+#include "support/toy_recall.hpp"
 #include <recdiff/backend/cpu.hpp>
 #include <recdiff/baseline/popularity.hpp>
 #include <recdiff/error.hpp>
@@ -185,27 +186,12 @@ TEST_CASE("CODIGEM: checkpoints round-trip; another optimiser is refused", "[cod
 }
 
 TEST_CASE("CODIGEM learns the clusters: test recall@20 beats Popularity", "[codigem][e2e]") {
-  const auto split = recdiff::temporal_split(recdiff::test::make_toy_data());
-  recdiff::Popularity popularity;
-  popularity.fit(split.train);
-  recdiff::EvalOptions eval;
-  eval.ks = {20};
-  const double pop =
-      recdiff::evaluate_diffrec_protocol(popularity, split, eval).test.at("recall@20");
   recdiff::CodigemConfig c = recdiff::codigem_preset("codigem");
   c.hidden = 32;
   c.depth = 2;
   c.lr = 3e-3;
-  auto model = recdiff::make_codigem<CpuBackend>(c, split.train.num_items(), 1);
-  recdiff::TrainerOptions options;
-  options.max_epochs = 30;
-  options.batch_size = 50;
-  options.eval = eval;
-  options.stopping.eval_every = 5;
-  options.progress_metrics = {"recall@20"};
-  recdiff::Trainer<decltype(model)> trainer(options, recdiff::Progress::silent());
-  const auto result = trainer.fit(model, split);
-  const double rc = result.best.test.at("recall@20");
+  auto model = recdiff::make_codigem<CpuBackend>(c, recdiff::test::make_toy_data().num_items(), 1);
+  const auto [pop, rc] = recdiff::test::toy_recall(model, 30);
   INFO("popularity " << pop << ", CODIGEM " << rc);
   CHECK(rc > pop * 1.2);
 }

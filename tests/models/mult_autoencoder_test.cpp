@@ -16,6 +16,7 @@
 #include "nn/module_test_util.hpp"
 #include "support/shared_data.hpp"
 #include "support/toy_data.hpp"
+#include "support/toy_recall.hpp"
 #include <recdiff/backend/cpu.hpp>
 #include <recdiff/baseline/popularity.hpp>
 #include <recdiff/concepts/module.hpp>
@@ -94,26 +95,6 @@ void check_whole_loss(Model& model) {
   }
 }
 
-// Popularity's and the model's test recall@20 under DiffRec's protocol on the toy data.
-template <class Model>
-std::pair<double, double> toy_recall(Model& model, int epochs) {
-  const auto split = recdiff::temporal_split(recdiff::test::make_toy_data());
-  recdiff::Popularity popularity;
-  popularity.fit(split.train);
-  recdiff::EvalOptions eval;
-  eval.ks = {20};
-  const double pop =
-      recdiff::evaluate_diffrec_protocol(popularity, split, eval).test.at("recall@20");
-  recdiff::TrainerOptions options;
-  options.max_epochs = epochs;
-  options.batch_size = 50;
-  options.eval = eval;
-  options.stopping.eval_every = 5;
-  options.progress_metrics = {"recall@20"};
-  recdiff::Trainer<Model> trainer(options, recdiff::Progress::silent());
-  const auto result = trainer.fit(model, split);
-  return {pop, result.best.test.at("recall@20")};
-}
 
 ScoreMatrix all_scores(auto& model, const recdiff::InteractionMatrix& input) {
   const auto users = iota_users(input.num_users());
@@ -323,7 +304,7 @@ TEST_CASE("MultVAE: beats Popularity on clustered toy data (DiffRec protocol)",
   config.anneal_steps = 100;
   config.threads = 1;
   recdiff::MultVAE<CpuBackend> model(config, 120);
-  const auto [pop, vae] = toy_recall(model, 20);
+  const auto [pop, vae] = recdiff::test::toy_recall(model, 20);
   INFO("Popularity test recall@20 " << pop << ", MultVAE " << vae);
   CHECK(vae > 1.5 * pop);
 }
@@ -335,7 +316,7 @@ TEST_CASE("MultDAE: beats Popularity on clustered toy data (DiffRec protocol)",
   config.lr = 1e-2;
   config.threads = 1;
   recdiff::MultDAE<CpuBackend> model(config, 120);
-  const auto [pop, dae] = toy_recall(model, 20);
+  const auto [pop, dae] = recdiff::test::toy_recall(model, 20);
   INFO("Popularity test recall@20 " << pop << ", MultDAE " << dae);
   CHECK(dae > 1.5 * pop);
 }

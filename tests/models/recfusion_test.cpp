@@ -14,6 +14,7 @@
 #include "nn/module_check.hpp"
 #include "nn/module_test_util.hpp"
 #include "support/toy_data.hpp"
+#include "support/toy_recall.hpp"
 #include <recdiff/backend/cpu.hpp>
 #include <recdiff/baseline/popularity.hpp>
 #include <recdiff/eval/diffrec_protocol.hpp>
@@ -277,31 +278,6 @@ TEST_CASE("RecFusion models: scores are the one-pass x0 prediction on the clean 
   });
 }
 
-namespace {
-
-// Popularity's and the model's test recall@20 under DiffRec's protocol on the toy data.
-template <class Model>
-std::pair<double, double> toy_recall(Model& model, int epochs) {
-  const auto split = recdiff::temporal_split(recdiff::test::make_toy_data());
-  recdiff::Popularity popularity;
-  popularity.fit(split.train);
-  recdiff::EvalOptions eval;
-  eval.ks = {20};
-  const double pop =
-      recdiff::evaluate_diffrec_protocol(popularity, split, eval).test.at("recall@20");
-  recdiff::TrainerOptions options;
-  options.max_epochs = epochs;
-  options.batch_size = 50;
-  options.eval = eval;
-  options.stopping.eval_every = 5;
-  options.progress_metrics = {"recall@20"};
-  recdiff::Trainer<Model> trainer(options, recdiff::Progress::silent());
-  const auto result = trainer.fit(model, split);
-  return {pop, result.best.test.at("recall@20")};
-}
-
-}  // namespace
-
 TEST_CASE("RecFusion and RecFusionBin learn the clusters: test recall@20 beats Popularity",
           "[recfusion][e2e]") {
   recdiff::RecFusionConfig c = recdiff::recfusion_preset("recfusion");
@@ -309,7 +285,7 @@ TEST_CASE("RecFusion and RecFusionBin learn the clusters: test recall@20 beats P
   c.lr = 3e-3;
   c.seed = 5;
   auto plain = recdiff::make_recfusion<CpuBackend>(c, 120, 1);
-  const auto [pop, rf] = toy_recall(plain, 40);
+  const auto [pop, rf] = recdiff::test::toy_recall(plain, 40);
   INFO("popularity " << pop << ", RecFusion " << rf);
   CHECK(rf > pop * 1.2);
   recdiff::RecFusionConfig b = recdiff::recfusion_preset("recfusion-bin");
@@ -317,7 +293,7 @@ TEST_CASE("RecFusion and RecFusionBin learn the clusters: test recall@20 beats P
   b.lr = 3e-3;
   b.seed = 5;
   auto bin = recdiff::make_recfusion_bin<CpuBackend>(b, 120, 1);
-  const auto [pop2, rb] = toy_recall(bin, 40);
+  const auto [pop2, rb] = recdiff::test::toy_recall(bin, 40);
   INFO("popularity " << pop2 << ", RecFusionBin " << rb);
   CHECK(rb > pop2 * 1.2);
 }

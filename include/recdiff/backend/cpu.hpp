@@ -236,8 +236,9 @@ struct CpuBackend {
                                      std::span<const index_t> col_rows,
                                      std::span<const T> col_values, const Matrix<T>& d, T beta,
                                      Matrix<T>& out) {
-    check_sparse_columns("recdiff::CpuBackend::sparse_transpose_times", col_offsets, col_rows,
-                         col_values.size(), d.rows(), d.cols(), out.rows(), out.cols());
+    backend_checks::sparse_columns("recdiff::CpuBackend::sparse_transpose_times", col_offsets,
+                                   col_rows, col_values.size(), d.rows(), d.cols(), out.rows(),
+                                   out.cols());
     for_each_row(ctx, out.rows(), [&](std::int64_t i) {
       const auto begin = col_offsets[static_cast<std::size_t>(i)];
       const auto end = col_offsets[static_cast<std::size_t>(i) + 1];
@@ -252,38 +253,6 @@ struct CpuBackend {
         o += col_values[at] * d.row(col_rows[at]);
       }
     });
-  }
-
-  /// The argument checks of sparse_transpose_times (CudaBackend checks the same conditions with the
-  /// same messages); `where` names the caller. O(items + nnz).
-  /// @throws std::invalid_argument as sparse_transpose_times documents
-  static void check_sparse_columns(const char* where, std::span<const offset_t> col_offsets,
-                                   std::span<const index_t> col_rows, std::size_t values,
-                                   std::int64_t d_rows, std::int64_t d_cols, std::int64_t out_rows,
-                                   std::int64_t out_cols) {
-    const std::string who(where);
-    if (out_cols != d_cols)
-      throw std::invalid_argument(who + ": shapes do not match: D " + std::to_string(d_rows) +
-                                  "x" + std::to_string(d_cols) + ", out " +
-                                  std::to_string(out_rows) + "x" + std::to_string(out_cols));
-    if (static_cast<std::int64_t>(col_offsets.size()) != out_rows + 1)
-      throw std::invalid_argument(who + ": col_offsets has " + std::to_string(col_offsets.size()) +
-                                  " entries, expected out.rows() + 1 = " +
-                                  std::to_string(out_rows + 1));
-    const auto nnz = static_cast<offset_t>(col_rows.size());
-    if (col_offsets.front() != 0 || col_offsets.back() != nnz ||
-        values != static_cast<std::size_t>(nnz))
-      throw std::invalid_argument(who + ": col_offsets must run from 0 to nnz = " +
-                                  std::to_string(nnz) + " (got " +
-                                  std::to_string(col_offsets.front()) + " to " +
-                                  std::to_string(col_offsets.back()) + ") and col_values must have " +
-                                  "nnz entries (got " + std::to_string(values) + ")");
-    if (!std::is_sorted(col_offsets.begin(), col_offsets.end()))
-      throw std::invalid_argument(who + ": col_offsets must be non-decreasing");
-    for (const index_t r : col_rows)
-      if (r < 0 || r >= d_rows)
-        throw std::invalid_argument(who + ": row " + std::to_string(r) + " outside D's " +
-                                    std::to_string(d_rows) + " rows");
   }
 
   /// dst (rows x cols) = the row-major host values `host` (rows * cols of them).
