@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     args.option("epochs", "N", "maximum number of epochs (default 100; port 200)");
     args.flag("noise-free", "score with d(x) instead of d(x + noise)");
     args.flag("decoder-only", "train the decoder only (the reverse networks never reach the scores)");
+    args.flag("signed-input", "map the rows to {-1, 1} as the paper describes (the code keeps {0, 1})");
     args.option("threads", "N", "threads (default: all cores)");
     args.option("json", "FILE", "write the results as JSON");
     if (!args.parse(argc, argv)) return 0;
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
       c.epochs = args.number("epochs", c.epochs);
       if (args.has("noise-free")) c.noisy_prediction = false;
       c.decoder_only = args.has("decoder-only");
+      c.signed_input = args.has("signed-input");
       examples::accept_config(model, c);
     };
     return examples::run_one(args, model, zoo);

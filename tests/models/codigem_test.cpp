@@ -195,3 +195,23 @@ TEST_CASE("CODIGEM learns the clusters: test recall@20 beats Popularity", "[codi
   INFO("popularity " << pop << ", CODIGEM " << rc);
   CHECK(rc > pop * 1.2);
 }
+
+TEST_CASE("CODIGEM: signed inputs map x to 2x - 1 for the chain, the target and the scores",
+          "[codigem]") {
+  const auto train = recdiff::test::matrix_from_rows({{0, 3, 4}, {1, 2}, {5, 6, 7}}, 9);
+  const auto users = iota_users(3);
+  recdiff::CodigemConfig c = small(false);
+  c.signed_input = true;
+  c.decoder_only = true;
+  c.noisy_prediction = false;
+  auto model = recdiff::make_codigem<CpuBackend>(c, 9, 1);
+  const double loss = model.loss_and_gradients(train, users, 4);
+  Mat x;
+  CpuBackend::densify(model.context(), train, users, x);
+  x = (2.0f * x.array() - 1.0f).matrix();
+  const auto z = chain(c, x, 4);
+  CHECK(loss == Approx(reconstruction(model.decoder().forward(model.context(), z[1]), x)).epsilon(1e-5));
+  ScoreMatrix scores;
+  model.score(train, users, scores);
+  CHECK((scores - Mat(model.decoder().forward(model.context(), x))).cwiseAbs().maxCoeff() < 1e-6);
+}

@@ -54,6 +54,10 @@ struct CodigemConfig {
   /// Train the decoder only (the reverse networks never reach the scores, so the recommendations
   /// are the same up to the random draws).
   bool decoder_only = false;
+  /// Map the binary rows to {-1, 1} (x -> 2x - 1) for the inputs and the reconstruction target, as
+  /// the paper describes ("normalised to [-1, 1]", where the tanh head can reach both values); the
+  /// released code keeps {0, 1}.
+  bool signed_input = false;
 
   /// Checks every value; throws std::invalid_argument naming the first bad one.
   void validate() const {
@@ -76,7 +80,8 @@ struct CodigemConfig {
     os << "steps=" << steps << "\nbeta=" << beta << "\nhidden=" << hidden << "\ndepth=" << depth
        << "\nlr=" << lr << "\nbatch_size=" << batch_size << "\nepochs=" << epochs
        << "\nseed=" << seed << "\nrecfusion_port=" << recfusion_port
-       << "\nnoisy_prediction=" << noisy_prediction << "\ndecoder_only=" << decoder_only << "\n";
+       << "\nnoisy_prediction=" << noisy_prediction << "\ndecoder_only=" << decoder_only
+       << "\nsigned_input=" << signed_input << "\n";
     return os.str();
   }
 };
@@ -164,6 +169,7 @@ class CodigemModel {
     if (users.empty()) throw std::invalid_argument("recdiff::CodigemModel::train_batch: empty batch");
     const auto rows = static_cast<std::int64_t>(users.size());
     BackendType::densify(s.ctx, train, users, s.x);
+    if (s.config.signed_input) to_signed(s.x);
     sample_chain(rows, step);
     s.optimizer.zero_grad();
     const bool port = s.config.recfusion_port;
@@ -201,13 +207,18 @@ class CodigemModel {
     if (rows == 0) return;
     const nn::Pass pass{};
     const Matrix* y = nullptr;
-    if (s.config.noisy_prediction && !s.config.recfusion_port) {
+    if (s.config.signed_input || (s.config.noisy_prediction && !s.config.recfusion_port)) {
       BackendType::densify(s.ctx, input, users, s.x);
+      if (s.config.signed_input) to_signed(s.x);
+    }
+    if (s.config.noisy_prediction && !s.config.recfusion_port) {
       BackendType::upload(s.ctx, users, rows, 1, s.row_keys);
       s.steps.assign(users.size(), 0);
       s.one_step.template q_sample<BackendType, float>(
           s.ctx, s.x, s.steps,
           NoiseDraw{s.config.seed, philox::Stream::inference, 0, s.row_keys.data()}, s.ws, s.x);
+      y = &s.decoder.forward(s.ctx, s.x, pass);
+    } else if (s.config.signed_input) {
       y = &s.decoder.forward(s.ctx, s.x, pass);
     } else {
       y = &s.decoder.forward_sparse(s.ctx, input, users, UnitValue{}, pass);
@@ -256,6 +267,15 @@ class CodigemModel {
   const Context& context() const noexcept { return m_state->ctx; }
   /// Optimiser steps so far.
   std::int64_t updates() const noexcept { return m_state->updates; }
+
+  /// x = 2 x - 1 (public: nvcc refuses private nested kernel types).
+  struct SignedKernel {
+    float* x;
+    std::int64_t cols;
+    RECDIFF_HOST_DEVICE void operator()(std::int64_t i, std::int64_t j) const {
+      x[i * cols + j] = 2.0f * x[i * cols + j] - 1.0f;
+    }
+  };
 
  private:
   struct State {
@@ -316,6 +336,10 @@ class CodigemModel {
     for (std::size_t j = 0; j < step_nets.size(); ++j)
       step_nets[j].collect_parameters("step" + std::to_string(j + 1) + ".", params);
     return params;
+  }
+
+  void to_signed(Matrix& x) const {
+    BackendType::for_each(m_state->ctx, x.rows(), x.cols(), SignedKernel{x.data(), x.cols()});
   }
 
   void check_items(const char* method, const InteractionMatrix& m) const {
