@@ -74,7 +74,8 @@ class CheckpointWriter {
     header(std::is_same_v<T, float> ? 2 : 3, name);
     detail::append_pod(m_payload, rows);
     detail::append_pod(m_payload, cols);
-    m_payload.append(reinterpret_cast<const char*>(data), rows * cols * sizeof(T));
+    // An empty tensor (a stateless sampler's state) may come with data == nullptr.
+    if (rows * cols > 0) m_payload.append(reinterpret_cast<const char*>(data), rows * cols * sizeof(T));
   }
 
   /// Writes the checkpoint to `path` with write_file_atomically(): first to a temporary file in the
