@@ -4,6 +4,7 @@
 
 #include <recdiff/backend/cpu.hpp>
 #include <recdiff/baseline/baseline.hpp>
+#include <recdiff/cluster/cluster.hpp>
 #include <recdiff/concepts/concepts.hpp>
 #include <recdiff/config.hpp>
 #include <recdiff/core/diffusion.hpp>

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <recdiff/cluster/item_embeddings.hpp>
 #include <recdiff/data/diffrec_split.hpp>
 
 #include "support/shared_data.hpp"
@@ -141,23 +142,6 @@ TEST_CASE("diffrec split: bad ids are IoErrors naming file, row and id", "[data]
   }
 }
 
-TEST_CASE("item embeddings: float32 rows, one per item", "[data][diffrec]") {
-  recdiff::test::TempDir dir;
-  write_npy<float>(dir / "emb.npy", "<f4", 3, 2, {1.f, 2.f, 3.f, 4.f, 5.f, -6.5f});
-  const auto e = recdiff::load_item_embeddings(dir / "emb.npy", 3);
-  REQUIRE(e.shape()[0] == 3);
-  REQUIRE(e.shape()[1] == 2);
-  REQUIRE(e(2, 1) == -6.5f);
-  REQUIRE(e(1, 0) == 3.f);
-  REQUIRE_THROWS_AS(recdiff::load_item_embeddings(dir / "emb.npy", 4), IoError);
-  REQUIRE_THROWS_WITH(recdiff::load_item_embeddings(dir / "emb.npy", 4),
-                      Contains("wrong shape: expected 4 rows (one per item), got (3, 2)"));
-  REQUIRE_THROWS_AS(recdiff::load_item_embeddings(dir / "emb.npy", -1), std::invalid_argument);
-  write_npy<double>(dir / "emb64.npy", "<f8", 1, 1, {1.0});
-  REQUIRE_THROWS_WITH(recdiff::load_item_embeddings(dir / "emb64.npy", 1),
-                      Contains("wrong dtype: expected '<f4', got '<f8'"));
-}
-
 TEST_CASE("diffrec split: real ml-1m_clean counts", "[data][diffrec][shared]") {
   const auto dir = recdiff::test::require_shared_data("ml-1m_clean/train_list.npy").parent_path();
   const auto s = recdiff::load_diffrec_split(dir);
@@ -171,9 +155,8 @@ TEST_CASE("diffrec split: real ml-1m_clean counts", "[data][diffrec][shared]") {
   // Items are numbered in order of first appearance over users in order (data README, note 3).
   REQUIRE(s.train.items_of(0)[0] == 0);
   const auto emb = recdiff::load_item_embeddings(dir / "item_emb.npy", s.train.num_items());
-  REQUIRE(emb.shape()[1] == 64);
-  float largest = 0.0f;
-  for (const float v : emb) largest = std::max(largest, std::abs(v));
+  REQUIRE(emb.cols() == 64);
+  const float largest = emb.cwiseAbs().maxCoeff();
   REQUIRE(largest > 0.3f);  // data README: values in [-0.343, 0.310]
   REQUIRE(largest < 0.35f);
 }

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
 /// Loaders for DiffRec's released splits: train_list.npy / valid_list.npy / test_list.npy of
-/// int64 [user, item] rows, and the pre-trained item embeddings item_emb.npy.
+/// int64 [user, item] rows (the item_emb.npy beside them is read by load_item_embeddings,
+/// cluster/item_embeddings.hpp).
 
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +16,6 @@
 #include <recdiff/data/interaction_matrix.hpp>
 #include <recdiff/data/npy.hpp>
 #include <recdiff/data/train_valid_test.hpp>
-#include <recdiff/detail/xtensor_include.hpp>
 #include <recdiff/error.hpp>
 
 namespace recdiff {
@@ -86,26 +86,6 @@ inline TrainValidTest load_diffrec_split(const std::filesystem::path& dir) {
   split.valid = detail::read_pair_file(dir / "valid_list.npy", users, items);
   split.test = detail::read_pair_file(dir / "test_list.npy", users, items);
   return split;
-}
-
-/// Loads item embeddings, a float32 ('<f4') .npy array of shape (expected_items, D): row i embeds
-/// item i (DiffRec's item_emb.npy, which L-DiffRec clusters). Throws IoError for a malformed file or
-/// when the row count differs from `expected_items`, std::invalid_argument when expected_items < 0.
-inline xt::xtensor<float, 2> load_item_embeddings(const std::filesystem::path& file,
-                                                  index_t expected_items) {
-  if (expected_items < 0)
-    throw std::invalid_argument("recdiff::load_item_embeddings: expected_items must be >= 0, got " +
-                                std::to_string(expected_items));
-  NpyMatrixReader<float> reader(file);
-  if (reader.rows() != static_cast<std::uint64_t>(expected_items))
-    throw IoError::at_offset(file, reader.header().major_version == 1 ? 10 : 12,
-                             "wrong shape: expected " + std::to_string(expected_items) +
-                                 " rows (one per item), got (" + std::to_string(reader.rows()) +
-                                 ", " + std::to_string(reader.cols()) + ")");
-  const auto rows = static_cast<std::size_t>(reader.rows());
-  auto out = xt::xtensor<float, 2>::from_shape({rows, static_cast<std::size_t>(reader.cols())});
-  if (out.size() > 0) reader.read_rows(out.data(), rows);
-  return out;
 }
 
 }  // namespace recdiff
