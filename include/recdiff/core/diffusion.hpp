@@ -5,6 +5,7 @@
 /// reverse chain used for inference (DiffRec, Wang et al., SIGIR 2023, sections 3.1-3.3;
 /// docs/architecture.md).
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <stdexcept>
@@ -19,6 +20,7 @@
 #include <recdiff/concepts/step_sampler.hpp>
 #include <recdiff/core/latent_chain.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
+#include <recdiff/nn/kernels.hpp>
 #include <recdiff/nn/pass.hpp>
 #include <recdiff/noise/detail/checks.hpp>
 #include <recdiff/noise/noise_draw.hpp>
@@ -145,20 +147,55 @@ class Diffusion {
   /// The per-row losses L_b = w_b l_b of the last denoise() against the last noise()'s x0 and x_t
   /// (host values, valid until the next call), with d loss / d out stored for backward(), where
   /// loss = (1/B) sum_b L_b / p_b; `p` empty means all 1. mean_batch_loss(result, p) is the loss.
+  ///
+  /// `loss_scale` (> 0) multiplies the loss whose gradient is stored, so that a composite can weigh
+  /// the diffusion loss against its own terms (L-DiffRec's lambda); the returned L_b are unscaled.
   std::span<const double> loss_terms(const Context& ctx, std::span<const int> steps,
-                                     std::span<const double> p) {
+                                     std::span<const double> p, double loss_scale = 1.0) {
+    if (!(loss_scale > 0) || !std::isfinite(loss_scale))
+      throw std::invalid_argument("recdiff::Diffusion::loss_terms: loss_scale must be finite and "
+                                  "> 0, got " + std::to_string(loss_scale));
+    if (loss_scale != 1.0) {  // (1/B) sum L_b / (p_b / scale) = scale (1/B) sum L_b / p_b
+      m_p_scaled.resize(steps.size());
+      for (std::size_t b = 0; b < steps.size(); ++b)
+        m_p_scaled[b] = (p.empty() ? 1.0 : p[b]) / loss_scale;
+      p = m_p_scaled;
+    }
     ObjectiveType::template row_terms<BackendType>(ctx, m_noise, steps, p, m_options.reweight,
                                                    m_rows);
     ObjectiveType::template loss_and_gradient<BackendType, scalar_type>(
         ctx, m_noise, m_ws, *m_out, *m_x0, *m_x_t_ptr, m_rows, m_row_loss, m_grad);
+    m_has_output_grad = false;
     m_row_loss_host.resize(static_cast<std::size_t>(m_row_loss.rows()));
     BackendType::download(ctx, m_row_loss, std::span<double>(m_row_loss_host));
     return m_row_loss_host;
   }
 
+  /// The sampler's factors p_b of the last sample_steps() (what loss_terms() takes).
+  std::span<const double> step_probabilities() const noexcept { return m_p; }
+
+  /// Adds `g` (B x I, the shape of the last denoise() output) to the gradient that backward() and
+  /// backward_to_x0() send into the denoiser: the gradient of a composite's own term that reads the
+  /// denoiser's output (L-DiffRec decodes the one-step x0 prediction), so that one backward pass
+  /// carries both. The objective's dependence on x0 (its target) is unaffected.
+  /// @throws std::logic_error before loss_terms(); std::invalid_argument on a shape mismatch
+  void add_output_gradient(const Context& ctx, const Matrix& g) {
+    if (m_grad.rows() == 0 && m_grad.cols() == 0)
+      throw std::logic_error("recdiff::Diffusion::add_output_gradient: no loss_terms() to add to");
+    if (g.rows() != m_grad.rows() || g.cols() != m_grad.cols())
+      policy_detail::shape_mismatch("recdiff::Diffusion::add_output_gradient", "g", g.rows(),
+                                    g.cols(), m_grad.rows(), m_grad.cols());
+    if (!m_has_output_grad) {
+      m_output_grad = m_grad;
+      m_has_output_grad = true;
+    }
+    BackendType::for_each(ctx, g.rows(), g.cols(),
+                          nn::AddInPlace<scalar_type>{m_output_grad.data(), g.data(), g.cols()});
+  }
+
   /// Back-propagates the stored d loss / d out into the denoiser's parameter gradients (adding to
   /// them; see nn::Tensor).
-  void backward(const Context& ctx) { m_denoiser.backward(ctx, m_grad, false); }
+  void backward(const Context& ctx) { m_denoiser.backward(ctx, denoiser_gradient(), false); }
 
   /// backward() and d loss / d x0 (B x I): through the denoiser's input and q_sample, plus the
   /// objective's own dependence on x0 (its target).
@@ -166,7 +203,7 @@ class Diffusion {
     requires DifferentiableNoise<NoiseType, BackendType> &&
              TargetDifferentiableObjective<ObjectiveType, BackendType>
   {
-    const Matrix* grad_x_t = m_denoiser.backward(ctx, m_grad, true);
+    const Matrix* grad_x_t = m_denoiser.backward(ctx, denoiser_gradient(), true);
     if (m_noise.is_noiseless())
       m_grad_x0 = *grad_x_t;
     else
@@ -312,6 +349,11 @@ class Diffusion {
   }
 
  private:
+  // d loss / d out as the denoiser receives it: the objective's, plus add_output_gradient()'s.
+  const Matrix& denoiser_gradient() const noexcept {
+    return m_has_output_grad ? m_output_grad : m_grad;
+  }
+
   bool starts_clean() const noexcept {
     return m_options.sampling_steps == 0 || m_noise.is_noiseless();
   }
@@ -366,11 +408,13 @@ class Diffusion {
   // Work buffers, allocated once per batch shape and reused.
   typename NoiseType::template Workspace<BackendType, scalar_type> m_ws;
   std::vector<int> m_steps, m_chain_steps;
-  std::vector<double> m_p;
+  std::vector<double> m_p, m_p_scaled;
   std::vector<double> m_row_loss_host;
   typename BackendType::template Matrix<double> m_rows, m_row_loss;
   typename BackendType::template Matrix<index_t> m_row_keys;
   Matrix m_x_t, m_grad, m_grad_x0, m_x, m_x0_hat;
+  Matrix m_output_grad;             // m_grad + a composite's output gradient
+  bool m_has_output_grad = false;
   InteractionMatrix m_x_t_sparse;      // the sparse training path's x_t
   std::vector<index_t> m_sparse_rows;  // 0 .. B-1: its rows
   const Matrix* m_x0 = nullptr;

@@ -19,6 +19,7 @@
 #include <recdiff/objective/predict_x0.hpp>
 #include <recdiff/optim/adam.hpp>
 #include <recdiff/sampler/importance.hpp>
+#include <recdiff/sampler/uniform.hpp>
 #include <recdiff/schedule/diffrec_linear_var.hpp>
 
 namespace recdiff {
@@ -32,6 +33,9 @@ struct DiffRecConfig {
   std::vector<int> dims{200, 600};  ///< hidden sizes from the bottleneck outwards (the released DNN's in_dims)
   int emb_size = 10;
   std::string mean_type = "x0";     ///< "x0" or "eps"
+  /// Step sampler: "importance" (the released code's, always on) or "uniform" (the paper's Eq. 13,
+  /// the Fig. 5 ablation).
+  std::string sampler = "importance";
   int steps = 40;
   double noise_scale = 5e-3;
   double noise_min = 5e-3;
@@ -60,6 +64,8 @@ struct DiffRecConfig {
       if (d < 1) fail("every entry of dims must be >= 1");
     if (emb_size < 1) fail("emb_size must be >= 1");
     if (mean_type != "x0" && mean_type != "eps") fail("mean_type must be x0 or eps, got '" + mean_type + "'");
+    if (sampler != "importance" && sampler != "uniform")
+      fail("sampler must be importance or uniform, got '" + sampler + "'");
     if (steps < 1) fail("steps must be >= 1, got " + std::to_string(steps));
     if (!(noise_scale >= 0)) fail("noise_scale must be >= 0");
     if (!(noise_min > 0 && noise_max > 0)) fail("noise_min and noise_max must be > 0");
@@ -82,7 +88,7 @@ struct DiffRecConfig {
     os << "lr=" << lr << "\nweight_decay=" << weight_decay << "\nbatch_size=" << batch_size
        << "\nepochs=" << epochs << "\ndims=";
     for (std::size_t i = 0; i < dims.size(); ++i) os << (i ? "," : "") << dims[i];
-    os << "\nemb_size=" << emb_size << "\nmean_type=" << mean_type << "\nsteps=" << steps
+    os << "\nemb_size=" << emb_size << "\nmean_type=" << mean_type << "\nsampler=" << sampler << "\nsteps=" << steps
        << "\nnoise_scale=" << noise_scale << "\nnoise_min=" << noise_min
        << "\nnoise_max=" << noise_max << "\nsampling_steps=" << sampling_steps
        << "\nsampling_noise=" << sampling_noise
@@ -113,6 +119,7 @@ struct DiffRecConfig {
         while (std::getline(vs, part, ',')) c.dims.push_back(std::stoi(part));
       } else if (key == "emb_size") vs >> c.emb_size;
       else if (key == "mean_type") c.mean_type = v;
+      else if (key == "sampler") c.sampler = v;
       else if (key == "steps") vs >> c.steps;
       else if (key == "noise_scale") vs >> c.noise_scale;
       else if (key == "noise_min") vs >> c.noise_min;
@@ -174,20 +181,25 @@ template <class BackendType, class ObjectiveType = PredictX0>
 using DiffRecDiffusion = Diffusion<BackendType, Gaussian, DiffRecLinearVar,
                                    Mlp<BackendType, float, Tanh>, ObjectiveType>;
 
-/// DiffRec (binary input) and T-DiffRec (time-weighted input) as trainable recommenders.
-template <class BackendType, class ObjectiveType = PredictX0, class InputType = BinaryInput>
+/// DiffRec (binary input) and T-DiffRec (time-weighted input) as trainable recommenders. The
+/// released code always samples steps by importance; UniformSampler is the paper's base case
+/// (Eq. 13), its Fig. 5 ablation.
+template <class BackendType, class ObjectiveType = PredictX0, class InputType = BinaryInput,
+          class SamplerType = ImportanceSampler>
 using DiffRec = DiffusionRecommender<DiffRecDiffusion<BackendType, ObjectiveType>,
-                                     AdamW<BackendType, float>, ImportanceSampler, InputType>;
+                                     AdamW<BackendType, float>, SamplerType, InputType>;
 template <class BackendType, class ObjectiveType = PredictX0>
 using TDiffRec = DiffRec<BackendType, ObjectiveType, TimeLinearInput>;
 
 /// Builds a DiffRec model for `items` items from a configuration (validated first).
 /// `context_arg` constructs the backend's Context: the thread count on the CPU (0 = all cores), the
 /// device index with CudaBackend.
-template <class BackendType, class ObjectiveType = PredictX0, class InputType = BinaryInput>
-DiffRec<BackendType, ObjectiveType, InputType> make_diffrec(const DiffRecConfig& c, index_t items,
-                                                            InputType input = {},
-                                                            int context_arg = 0) {
+template <class BackendType, class ObjectiveType = PredictX0, class InputType = BinaryInput,
+          class SamplerType = ImportanceSampler>
+DiffRec<BackendType, ObjectiveType, InputType, SamplerType> make_diffrec(const DiffRecConfig& c,
+                                                                         index_t items,
+                                                                         InputType input = {},
+                                                                         int context_arg = 0) {
   c.validate();
   using Net = Mlp<BackendType, float, Tanh>;
   typename Net::Config net;
@@ -208,9 +220,8 @@ DiffRec<BackendType, ObjectiveType, InputType> make_diffrec(const DiffRecConfig&
   AdamConfig adam;
   adam.lr = c.lr;
   adam.weight_decay = c.weight_decay;
-  return DiffRec<BackendType, ObjectiveType, InputType>(std::move(diffusion), adam,
-                                                        ImportanceSampler(c.steps), std::move(input),
-                                                        context_arg);
+  return DiffRec<BackendType, ObjectiveType, InputType, SamplerType>(
+      std::move(diffusion), adam, SamplerType(c.steps), std::move(input), context_arg);
 }
 
 }  // namespace recdiff

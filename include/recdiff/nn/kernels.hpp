@@ -210,4 +210,44 @@ struct AddKernel {
   }
 };
 
+/// acc += x element-wise over a row-major matrix: a second term's gradient added to a buffer.
+template <class T>
+struct AddInPlace {
+  T* acc;
+  const T* x;
+  std::int64_t cols;
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t i, std::int64_t j) const {
+    acc[i * cols + j] += x[i * cols + j];
+  }
+};
+
+/// dst(r, dst_col + j) = src(r, src_col + j) for j < count, run over (rows, count): a block of
+/// columns moved between two row-major matrices (a cluster's slice of a batch, a latent block).
+template <class T>
+struct CopyColumnBlock {
+  const T* src;
+  std::int64_t src_cols;  ///< row stride of src
+  std::int64_t src_col;   ///< first column read
+  T* dst;
+  std::int64_t dst_cols;  ///< row stride of dst
+  std::int64_t dst_col;   ///< first column written
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t r, std::int64_t j) const {
+    dst[r * dst_cols + dst_col + j] = src[r * src_cols + src_col + j];
+  }
+};
+
+/// dst(r, j) = src(r, index[j]), run over (rows, dst columns): the columns of a row-major matrix
+/// permuted (index a permutation) or selected.
+template <class T, class IndexType>
+struct GatherColumns {
+  const T* src;
+  std::int64_t src_cols;  ///< row stride of src
+  const IndexType* index;  ///< dst_cols entries, each in [0, src_cols)
+  T* dst;
+  std::int64_t dst_cols;  ///< row stride of dst
+  RECDIFF_HOST_DEVICE void operator()(std::int64_t r, std::int64_t j) const {
+    dst[r * dst_cols + j] = src[r * src_cols + static_cast<std::int64_t>(index[j])];
+  }
+};
+
 }  // namespace recdiff::nn

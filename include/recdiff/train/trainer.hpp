@@ -98,7 +98,8 @@ struct TrainResult {
 ///
 /// Per epoch e = 1, 2, ...: stop if the rule says so (EarlyStopping::should_stop); permute the
 /// protocol's training users with epoch_order(seed, e); call model.train_batch() on consecutive
-/// batches of batch_size users (a running step counter across epochs); if the rule evaluates after
+/// batches of batch_size users (a running step counter across epochs); call model.end_epoch() when
+/// the model has one (state that counts epochs, e.g. an annealed loss weight); if the rule evaluates after
 /// e, run protocol.evaluate() and record the validation score of the selection metric, keeping a
 /// snapshot of the parameters when it is the new best; report one progress line.
 template <class ModelType>
@@ -182,6 +183,8 @@ class Trainer {
         ++step;
         m_progress.update("epoch " + std::to_string(epoch), b + 1, batches);
       }
+      // A model with per-epoch state (L-DiffRec's annealed lambda counts finished epochs).
+      if constexpr (requires { model.end_epoch(); }) model.end_epoch();
       rec.train_seconds = std::chrono::duration<double>(clock::now() - t0).count();
       rec.loss = loss_sum / batches;
       train_total += rec.train_seconds;
