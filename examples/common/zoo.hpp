@@ -12,11 +12,13 @@
 #include <recdiff/backend/cpu.hpp>
 #include <recdiff/models/codigem.hpp>
 #include <recdiff/models/diffrec.hpp>
+#include <recdiff/models/ldiffrec.hpp>
 #include <recdiff/models/mult_dae.hpp>
 #include <recdiff/models/mult_vae.hpp>
 #include <recdiff/models/recfusion.hpp>
 
 #include "cli.hpp"
+#include "item_clusters.hpp"
 #include "runners.hpp"
 
 namespace recdiff::examples {
@@ -25,7 +27,8 @@ namespace recdiff::examples {
 inline const std::vector<std::string>& model_names() {
   static const std::vector<std::string> names{
       "popularity", "random",        "ease",          "multdae",         "multvae",
-      "diffrec",    "t-diffrec",     "codigem",       "codigem-recfusion", "recfusion",
+      "diffrec",    "t-diffrec",     "l-diffrec",     "lt-diffrec",      "codigem",
+      "codigem-recfusion", "recfusion",
       "recfusion-t", "recfusion-var", "recfusion-bin", "recfusion-unet1d", "recfusion-unet2d"};
   return names;
 }
@@ -47,6 +50,8 @@ struct ZooSettings {
   /// for RecFusion, "recfusion-default" for its ablations, codigem_preset for CODIGEM).
   std::function<void(RecFusionConfig&)> recfusion_overrides;
   std::function<void(CodigemConfig&)> codigem_overrides;
+  /// L-DiffRec's item embeddings (a split's item_emb.npy; none: an SVD of the training matrix).
+  std::optional<std::filesystem::path> item_embeddings;
 };
 
 namespace zoo_detail {
@@ -139,6 +144,25 @@ inline Outcome run_model(const std::string& name, const PreparedData& data, cons
     }
     auto m = make_diffrec<B, PredictX0, TimeLinearInput>(c, items, TimeLinearInput(0.1, 1.0),
                                                          z.threads);
+    return zoo_detail::train(m, data, f, z.progress);
+  }
+  if (name == "l-diffrec" || name == "lt-diffrec") {
+    LDiffRecConfig c = ldiffrec_preset("ml-1m_clean");
+    c.seed = z.seed;
+    TrainFlags f = zoo_detail::train_flags(data, z, c.batch_size, c.epochs, 20);
+    if (!data.strong) f.options.stopping.eval_every = 5;  // the released loop
+    ClusterSettings cs;
+    cs.clusters = c.clusters;
+    cs.embeddings = z.item_embeddings;
+    cs.threads = z.threads;
+    const ItemClusters clusters = cluster_items(fit_matrix(data), cs);
+    if (name == "l-diffrec") {
+      LDiffRec<B> m(c, clusters, BinaryInput{}, z.threads);
+      return zoo_detail::train(m, data, f, z.progress);
+    }
+    c.w_min = 0.1;
+    c.w_max = 1.0;
+    LTDiffRec<B> m(c, clusters, TimeLinearInput(0.1, 1.0), z.threads);
     return zoo_detail::train(m, data, f, z.progress);
   }
   if (name == "codigem" || name == "codigem-recfusion") {

@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
     if (zoo.patience < 0) throw UsageError("--patience must be >= 1");
     zoo.progress = !args.has("quiet");
     zoo.eval.num_threads = zoo.threads;
+    zoo.item_embeddings = examples::split_embeddings(args.text("data"));
     zoo.eval.ks = {10, 20, 50, 100};
     if (zoo.max_epochs < 0) throw UsageError("--max-epochs must be >= 0");
 
