@@ -46,7 +46,9 @@ inline ItemClusters cluster_items(const InteractionMatrix& train, const ClusterS
     source = settings.embeddings->string();
   } else {
     emb = svd_item_embeddings(train, settings.svd_dim, settings.seed, 2, 10, settings.threads);
-    source = "a rank-" + std::to_string(settings.svd_dim) + " SVD of the training matrix";
+    normalize_rows(emb);
+    source = "a rank-" + std::to_string(settings.svd_dim) + " SVD of the training matrix (rows "
+             "normalised)";
   }
   KMeansOptions options;
   options.init = settings.init;

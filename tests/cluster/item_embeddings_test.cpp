@@ -204,3 +204,27 @@ TEST_CASE("svd embeddings cluster the items of a block matrix by block", "[clust
   REQUIRE(r.labels[0] != r.labels[60]);
   REQUIRE(r.labels[35] != r.labels[60]);
 }
+
+TEST_CASE("normalize_rows: unit rows, zero rows kept, directions unchanged", "[cluster][svd]") {
+  recdiff::ItemEmbeddings e(3, 2);
+  e << 3.f, 4.f, 0.f, 0.f, -2.f, 0.f;
+  recdiff::normalize_rows(e);
+  CHECK(e(0, 0) == Approx(0.6f));
+  CHECK(e(0, 1) == Approx(0.8f));
+  CHECK(e(1, 0) == 0.f);
+  CHECK(e(1, 1) == 0.f);
+  CHECK(e(2, 0) == Approx(-1.f));
+  CHECK(e(2, 1) == 0.f);
+}
+
+TEST_CASE("normalised svd embeddings cluster by block, not by popularity", "[cluster][svd][kmeans]") {
+  // Blocks of very different popularity: the first block's items are taken by many more users.
+  Eigen::MatrixXd dense;
+  const auto x = block_matrix({100, 30}, {20, 40}, 130, 60, 0.02, 5, &dense);
+  auto e = recdiff::svd_item_embeddings(x, 2, 1);
+  recdiff::normalize_rows(e);
+  const auto r = recdiff::kmeans(e, 2, {});
+  for (index_t i = 1; i < 20; ++i) REQUIRE(r.labels[static_cast<std::size_t>(i)] == r.labels[0]);
+  for (index_t i = 21; i < 60; ++i) REQUIRE(r.labels[static_cast<std::size_t>(i)] == r.labels[20]);
+  REQUIRE(r.labels[0] != r.labels[20]);
+}

@@ -227,4 +227,15 @@ inline ItemEmbeddings svd_item_embeddings(const InteractionMatrix& train, int di
   return out;
 }
 
+/// Scales every row of `embeddings` to unit Euclidean length (rows of norm 0 stay 0), so that
+/// k-means compares items by direction (cosine) rather than by magnitude. SVD embeddings need it
+/// before clustering: the norm of an item's row of U_k Sigma_k grows with its popularity, and
+/// Euclidean k-means on the raw rows splits the few most popular items from all the others.
+inline void normalize_rows(ItemEmbeddings& embeddings) {
+  for (Eigen::Index r = 0; r < embeddings.rows(); ++r) {
+    const float norm = embeddings.row(r).norm();
+    if (norm > 0) embeddings.row(r) /= norm;
+  }
+}
+
 }  // namespace recdiff
