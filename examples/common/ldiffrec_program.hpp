@@ -35,8 +35,9 @@ inline void declare_ldiffrec_only_options(ArgParser& args) {
   args.option("lambda-anneal", "N", "epochs over which lambda falls to the floor");
   args.option("kl-cap", "X", "largest KL weight");
   args.option("kl-anneal", "N", "batches over which the KL weight rises to its cap");
-  args.option("embeddings", "FILE", "item embeddings (.npy, items x d) for the clustering "
-                                    "(default: the split's item_emb.npy, else an SVD)");
+  args.option("embeddings", "FILE|svd", "item embeddings (.npy, items x d) for the clustering, or "
+                                        "svd for an SVD of the training matrix (default: the "
+                                        "split's item_emb.npy, else the SVD)");
   args.option("svd-dim", "N", "rank of the SVD embeddings when there is no file (default 64)");
   args.option("kmeans-init", "numpy|plusplus", "k-means start: the released code's draw (default) "
                                                "or k-means++");
@@ -118,10 +119,11 @@ inline LDiffRecConfig configure_ldiffrec(const ArgParser& args, bool synthetic) 
 inline ClusterSettings cluster_settings(const ArgParser& args, const LDiffRecConfig& config) {
   ClusterSettings s;
   s.clusters = config.clusters;
-  if (const auto file = args.text("embeddings"))
-    s.embeddings = std::filesystem::path(*file);
-  else
+  const auto file = args.text("embeddings");
+  if (!file)
     s.embeddings = split_embeddings(args.text("data"));
+  else if (*file != "svd")
+    s.embeddings = std::filesystem::path(*file);
   s.svd_dim = args.number("svd-dim", s.svd_dim);
   const std::string init = args.text("kmeans-init").value_or("numpy");
   if (init == "plusplus") s.init = KMeansInit::plusplus;

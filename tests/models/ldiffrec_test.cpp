@@ -151,7 +151,7 @@ TEST_CASE("L-DiffRec anneals lambda per epoch and the KL weight per batch", "[ld
   std::iota(users.begin(), users.end(), 0);
   model.train_batch(train, users, 0);
   model.train_batch(train, users, 1);
-  CHECK(model.batches_done() == 2);
+  CHECK(model.updates() == 2);
   CHECK(model.kl_weight() == Approx(2.0 / 200));
   model.end_epoch();
   CHECK(model.lambda() == Approx((1 - 1.0 / 500) * 0.5));
@@ -214,7 +214,7 @@ TEST_CASE("L-DiffRec checkpoints restore the scores and refuse other clusters", 
   fresh.score(train, users, after);
   CHECK(after == before);
   CHECK(fresh.epochs_done() == 1);
-  CHECK(fresh.batches_done() == 3);
+  CHECK(fresh.updates() == 3);
 
   recdiff::LDiffRec<CpuBackend> other(tiny_config(), two_blocks(items, 60), {}, 1);
   recdiff::ScoreMatrix other_before, other_after;

@@ -512,9 +512,9 @@ class LatentDiffRec {
   /// lambda and the KL weight of the next batch.
   double lambda() const { return m_state->config.lambda_at(m_state->epochs_done); }
   double kl_weight() const { return m_state->config.kl_weight_at(m_state->batches_done); }
-  /// Epochs finished and batches trained so far.
+  /// Epochs finished, and optimisation steps (batches) taken so far.
   std::int64_t epochs_done() const noexcept { return m_state->epochs_done; }
-  std::int64_t batches_done() const noexcept { return m_state->batches_done; }
+  std::int64_t updates() const noexcept { return m_state->batches_done; }
 
  private:
   // The VAE input dropout's counter offset: its masks never coincide with the MLP's.
