@@ -41,7 +41,8 @@ inline void declare_ldiffrec_only_options(ArgParser& args) {
   args.option("svd-dim", "N", "rank of the SVD embeddings when there is no file (default 64)");
   args.option("kmeans-init", "numpy|plusplus", "k-means start: the released code's draw (default) "
                                                "or k-means++");
-  args.option("kmeans-seed", "N", "seed of the k-means start (default 1, the released code's)");
+  args.option("kmeans-seed", "N", "seed of the k-means start (default: --seed; the released code "
+                                  "seeds numpy with the run's seed before clustering)");
 }
 
 /// Declares every option of the L-DiffRec program.
@@ -128,7 +129,7 @@ inline ClusterSettings cluster_settings(const ArgParser& args, const LDiffRecCon
   const std::string init = args.text("kmeans-init").value_or("numpy");
   if (init == "plusplus") s.init = KMeansInit::plusplus;
   else if (init != "numpy") throw UsageError("--kmeans-init: expected numpy or plusplus, got '" + init + "'");
-  s.seed = args.number<std::uint64_t>("kmeans-seed", 1);
+  s.seed = args.number<std::uint64_t>("kmeans-seed", config.seed);
   s.threads = args.number<int>("threads", 0);
   return s;
 }

@@ -154,6 +154,7 @@ inline Outcome run_model(const std::string& name, const PreparedData& data, cons
     ClusterSettings cs;
     cs.clusters = c.clusters;
     cs.embeddings = z.item_embeddings;
+    cs.seed = z.seed;  // the released code seeds numpy, hence the k-means start, with the run's seed
     cs.threads = z.threads;
     const ItemClusters clusters = cluster_items(fit_matrix(data), cs);
     if (name == "l-diffrec") {
