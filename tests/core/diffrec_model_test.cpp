@@ -327,3 +327,25 @@ TEST_CASE("the reverse chain runs on a dense batch as on CSR rows", "[core]") {
   REQUIRE_THROWS_WITH(model.diffusion().reverse_chain_dense(ctx, x0, std::vector<index_t>{1}, dense),
                       Catch::Contains("1 row ids for 5 rows"));
 }
+
+TEST_CASE("the dense reverse chain runs in the latent space as the plain chain", "[core]") {
+  // reverse_chain_dense through LatentReverseChain::run_dense equals the plain dense chain.
+  const auto data = small_data(60, 50);
+  DiffRecConfig c = small_config();
+  auto latent = make_diffrec<CpuBackend>(c, data.train.num_items(), BinaryInput{}, 1);
+  c.latent_chain = false;
+  auto plain = make_diffrec<CpuBackend>(c, data.train.num_items(), BinaryInput{}, 1);
+  const std::vector<index_t> users{3, 0, 17, 42, 8};
+  for (std::uint32_t b = 0; b < 5; ++b) {
+    latent.train_batch(data.train, users, b);
+    plain.train_batch(data.train, users, b);
+  }
+  const CpuBackend::Context ctx(1);
+  CpuBackend::Matrix<float> x0, fast, slow;
+  CpuBackend::densify(ctx, data.train, users, x0);
+  latent.diffusion().reverse_chain_dense(ctx, x0, users, fast);
+  plain.diffusion().reverse_chain_dense(ctx, x0, users, slow);
+  REQUIRE(fast.rows() == 5);
+  REQUIRE(slow.cwiseAbs().maxCoeff() > 0);
+  REQUIRE((fast - slow).cwiseAbs().maxCoeff() <= 1e-5f * slow.cwiseAbs().maxCoeff());
+}

@@ -317,8 +317,7 @@ class Diffusion {
                      std::span<const index_t> users, ValueFn value, Matrix& out) {
     if constexpr (LatentChainDenoiser<DenoiserType, BackendType> && ObjectiveType::output_is_x0 &&
                   GaussianNoise<NoiseType>) {
-      if (m_options.latent_chain && starts_clean() && !m_options.sampling_noise &&
-          m_denoiser.input_is_linear()) {
+      if (latent_chain_applies()) {
         m_latent.run(ctx, m_denoiser, m_noise, input, users, value, out);
         return;
       }
@@ -334,7 +333,8 @@ class Diffusion {
   }
 
   /// The reverse chain from a dense batch x (B x I, e.g. latent vectors); row b's noise is keyed by
-  /// row_ids[b] (one id per row, e.g. the user ids).
+  /// row_ids[b] (one id per row, e.g. the user ids). Runs in the denoiser's first hidden space
+  /// under the same conditions as reverse_chain().
   /// @throws std::invalid_argument when row_ids does not hold one id per row
   void reverse_chain_dense(const Context& ctx, const Matrix& x, std::span<const index_t> row_ids,
                            Matrix& out) {
@@ -342,6 +342,13 @@ class Diffusion {
       throw std::invalid_argument("recdiff::Diffusion::reverse_chain_dense: " +
                                   std::to_string(row_ids.size()) + " row ids for " +
                                   std::to_string(x.rows()) + " rows");
+    if constexpr (LatentChainDenoiser<DenoiserType, BackendType> && ObjectiveType::output_is_x0 &&
+                  GaussianNoise<NoiseType>) {
+      if (latent_chain_applies()) {
+        m_latent.run_dense(ctx, m_denoiser, m_noise, x, out);
+        return;
+      }
+    }
     m_x = x;
     run_chain(ctx, row_ids, out, [&](std::span<const int> steps) -> const Matrix& {
       return m_denoiser.forward(ctx, m_x, nn::Pass{false, m_options.seed, 0, steps});
@@ -349,6 +356,11 @@ class Diffusion {
   }
 
  private:
+  bool latent_chain_applies() const {
+    return m_options.latent_chain && starts_clean() && !m_options.sampling_noise &&
+           m_denoiser.input_is_linear();
+  }
+
   // d loss / d out as the denoiser receives it: the objective's, plus add_output_gradient()'s.
   const Matrix& denoiser_gradient() const noexcept {
     return m_has_output_grad ? m_output_grad : m_grad;

@@ -72,16 +72,33 @@ class LatentReverseChain {
            const InteractionMatrix& input, std::span<const index_t> users, ValueFn value,
            Matrix& out) {
     const auto& w1t = net.first_weight_items_t();  // I x h1
+    m_z.resize(static_cast<std::int64_t>(users.size()), w1t.cols());
+    BackendType::sparse_times(ctx, input, users, value, w1t, T(0), m_z);
+    chain(ctx, net, noise, out, [&](Matrix& x0) { BackendType::densify(ctx, input, users, x0, value); });
+  }
+
+  /// The same chain from dense rows x0 (B x I, e.g. latent vectors).
+  template <class NoiseType>
+  void run_dense(const Context& ctx, DenoiserType& net, const NoiseType& noise, const Matrix& x0,
+                 Matrix& out) {
+    const auto& w1t = net.first_weight_items_t();
+    m_z.resize(x0.rows(), w1t.cols());
+    BackendType::gemm(ctx, T(1), x0, Op::none, w1t, Op::none, T(0), m_z);
+    chain(ctx, net, noise, out, [&](Matrix& copy) { copy = x0; });
+  }
+
+ private:
+  // The chain from m_z = x0 W1_items; start(m) writes x0 into m when its share alpha is not 0.
+  template <class NoiseType, class Start>
+  void chain(const Context& ctx, DenoiserType& net, const NoiseType& noise, Matrix& out, Start start) {
+    const auto& w1t = net.first_weight_items_t();  // I x h1
     const auto& last = net.last_layer();           // h_L -> I
-    const auto rows = static_cast<std::int64_t>(users.size());
+    const std::int64_t rows = m_z.rows();
     // M = W_L^T W1_items and v = b_L W1_items, once per chain.
     m_m.resize(last.weight().cols(), w1t.cols());
     BackendType::gemm(ctx, T(1), last.weight(), Op::transpose, w1t, Op::none, T(0), m_m);
     m_v.resize(1, w1t.cols());
     BackendType::gemm(ctx, T(1), last.bias(), Op::none, w1t, Op::none, T(0), m_v);
-
-    m_z.resize(rows, w1t.cols());
-    BackendType::sparse_times(ctx, input, users, value, w1t, T(0), m_z);
     m_g.setZero(rows, last.weight().cols());
     double alpha = 1.0, beta = 0.0;
     for (int k = noise.num_steps() - 1; k >= 0; --k) {
@@ -111,15 +128,14 @@ class LatentReverseChain {
                           latent_detail::ScaleAddRow<T>{out.data(), last.bias().data(), out.cols(),
                                                         T(1), static_cast<T>(beta)});
     if (alpha != 0.0) {
-      // The (rarely non-zero) share of the start point: add alpha x0, densified.
-      BackendType::densify(ctx, input, users, m_x0, value);
+      // The (rarely non-zero) share of the start point: add alpha x0.
+      start(m_x0);
       BackendType::for_each(ctx, rows, out.cols(),
                             latent_detail::Axpby<T>{out.data(), m_x0.data(), out.cols(), T(1),
                                                     static_cast<T>(alpha)});
     }
   }
 
- private:
   Matrix m_m, m_v, m_z, m_g, m_x0;
   std::vector<int> m_steps;
 };

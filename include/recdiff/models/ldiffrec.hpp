@@ -29,9 +29,11 @@
 #include <recdiff/eval/score_matrix.hpp>
 #include <recdiff/io/checkpoint.hpp>
 #include <recdiff/io/model_state.hpp>
+#include <recdiff/math/philox.hpp>
 #include <recdiff/math/activations.hpp>
 #include <recdiff/nn/dropout.hpp>
 #include <recdiff/nn/gaussian_latent.hpp>
+#include <recdiff/nn/input_linear.hpp>
 #include <recdiff/nn/kernels.hpp>
 #include <recdiff/nn/linear.hpp>
 #include <recdiff/nn/parameter.hpp>
@@ -283,6 +285,13 @@ inline std::vector<int> ldiffrec_latent_sizes(std::span<const index_t> cluster_s
   return sizes;
 }
 
+/// A value functor (input_weighting.hpp's interface) giving every stored entry the same value: a
+/// binary row after inverted dropout, whose kept entries are all 1 / (1 - p).
+struct ConstantValue {
+  float value = 1.0f;  ///< every entry's value
+  RECDIFF_HOST_DEVICE float operator()(std::size_t, std::size_t) const { return value; }
+};
+
 /// L-DiffRec (InputType = BinaryInput) and LT-DiffRec (TimeLinearInput) as a trainable,
 /// scorable, savable recommender (TrainableModel, Scorer).
 ///
@@ -303,7 +312,9 @@ inline std::vector<int> ldiffrec_latent_sizes(std::span<const index_t> cluster_s
 /// logits, mapped back to item order.
 ///
 /// Memory is O(nnz) for the data plus O(B x I) per batch and O(I x D) of parameters; no users x
-/// items matrix is formed.
+/// items matrix is formed. With binary input the encoders read the batch's (dropped-out) entries
+/// as CSR rows, in O(nnz x 2 l_c) instead of O(B x n_c x 2 l_c) (forward and weight gradient);
+/// weighted input (LT-DiffRec) takes the dense column blocks.
 /// @tparam BackendType   CpuBackend or CudaBackend
 /// @tparam ObjectiveType an objective whose network output is the x0 prediction (PredictX0): the
 ///                       decoder reads it directly
@@ -365,10 +376,17 @@ class LatentDiffRec {
     s.mlp_optimizer.zero_grad();
 
     // 1-2: the dropped, permuted input and its latent.
-    permuted_input(s, train, users);
-    const Matrix& xp = s.input_dropout.forward(s.ctx, s.xp, pass);
-    const Matrix& z0 = encode(s, xp, nn::Pass{s.config.reparameterize, s.config.seed, step, {}},
-                              pass);
+    const nn::Pass latent_pass{s.config.reparameterize, s.config.seed, step, {}};
+    const Matrix* xp_ptr = nullptr;
+    if constexpr (kSparseInput) {
+      sparse_input(s, train, users, s.config.vae_dropout, step + kVaeDropoutSalt);
+      xp_ptr = &s.xp;
+    } else {
+      permuted_input(s, train, users);
+      xp_ptr = &s.input_dropout.forward(s.ctx, s.xp, pass);
+    }
+    const Matrix& xp = *xp_ptr;
+    const Matrix& z0 = encode(s, xp, latent_pass, pass);
 
     // 3: the diffusion loss on z0, its gradient scaled by lambda.
     const double lambda = s.config.lambda_at(s.epochs_done);
@@ -406,7 +424,10 @@ class LatentDiffRec {
     const auto rows = static_cast<std::int64_t>(users.size());
     out.resize(rows, s.clusters.num_items());
     if (rows == 0) return;
-    permuted_input(s, input, users);
+    if constexpr (kSparseInput)
+      sparse_input(s, input, users, 0.0, 0);
+    else
+      permuted_input(s, input, users);
     const Matrix& mu = encode(s, s.xp, nn::Pass{}, nn::Pass{});
     s.diffusion.reverse_chain_dense(s.ctx, mu, users, s.z_chain);
     const Matrix& logits = s.decoder.forward(s.ctx, s.z_chain, nn::Pass{});
@@ -521,6 +542,8 @@ class LatentDiffRec {
   static constexpr std::uint32_t kVaeDropoutSalt = 0x40000000u;
   // Philox layer indices of the autoencoder (the MLP uses the low ones).
   static constexpr std::uint32_t kVaeFirstLayer = 64;
+  // Binary rows: the encoders read CSR batches (all kept entries valued 1 / (1 - p)).
+  static constexpr bool kSparseInput = std::is_same_v<InputType, BinaryInput>;
 
   struct State {
     State(const LDiffRecConfig& c, ItemClusters cl, InputType in, int context_arg)
@@ -556,7 +579,7 @@ class LatentDiffRec {
         for (std::size_t c = 0; c < sizes.size(); ++c) {
           encoders.emplace_back(static_cast<int>(sizes[c]), 2 * latent_sizes[c]);
           encoders.back().initialize(ctx, nn::Init::xavier_zero_bias, config.seed,
-                                     kVaeFirstLayer + static_cast<std::uint32_t>(c));
+                                     kVaeFirstLayer + static_cast<std::uint32_t>(c), 0);
         }
         decoder.initialize(ctx, nn::Init::xavier_zero_bias, config.seed,
                            kVaeFirstLayer + static_cast<std::uint32_t>(sizes.size()));
@@ -576,7 +599,7 @@ class LatentDiffRec {
     DiffusionType diffusion;
     SamplerType sampler;
     nn::Dropout<BackendType, T> input_dropout;
-    std::vector<nn::Linear<BackendType, T, Tanh>> encoders;
+    std::vector<nn::InputLinear<BackendType, T, Tanh>> encoders;
     nn::GaussianLatent<BackendType, T> latent;
     nn::Linear<BackendType, T> decoder;
     MultinomialLikelihood<BackendType, T> likelihood;
@@ -586,6 +609,11 @@ class LatentDiffRec {
     typename BackendType::template Matrix<index_t> perm_index, inverse_index;
     Matrix x, xp, h, dh, z_chain, scores;
     std::vector<Matrix> encoder_in, encoder_grad;
+    // Binary input: the batch's entries, in permuted item space and per cluster (local ids).
+    InteractionMatrix permuted_rows;
+    std::vector<InteractionMatrix> cluster_rows;
+    std::vector<index_t> batch_rows;  // 0 .. B-1
+    float entry_value = 1.0f;         // value of every kept entry
     std::int64_t epochs_done = 0;
     std::int64_t batches_done = 0;
   };
@@ -652,6 +680,52 @@ class LatentDiffRec {
                                                         s.xp.data(), s.xp.cols()});
   }
 
+  // Binary input as CSR batches: the users' entries moved to permuted positions, each dropped when
+  // the uniform draw (seed, Stream::dropout, counter, b, p) is below `drop` (the draw nn::Dropout
+  // makes for element (b, p) of the dense batch), into s.permuted_rows and, with cluster-local
+  // ids, s.cluster_rows; s.xp is the dense dropped batch (the likelihood's target).
+  static void sparse_input(State& s, const InteractionMatrix& m, std::span<const index_t> users,
+                           double drop, std::uint32_t counter) {
+    const auto rows = static_cast<index_t>(users.size());
+    const std::size_t clusters = s.clusters.sizes.size();
+    s.entry_value = static_cast<float>(1.0 / (1.0 - drop));
+    s.batch_rows.resize(users.size());
+    for (std::size_t b = 0; b < users.size(); ++b) s.batch_rows[b] = static_cast<index_t>(b);
+    std::vector<InteractionBuilder> per_cluster(clusters);
+    InteractionBuilder all;
+    const float p = static_cast<float>(drop);
+    for (index_t b = 0; b < rows; ++b) {
+      if (users[static_cast<std::size_t>(b)] < 0 || users[static_cast<std::size_t>(b)] >= m.num_users())
+        throw std::out_of_range("recdiff::LatentDiffRec: user " +
+                                std::to_string(users[static_cast<std::size_t>(b)]) +
+                                " outside the matrix");
+      for (const index_t item : m.items_of(users[static_cast<std::size_t>(b)])) {
+        const index_t pos = s.clusters.inverse[static_cast<std::size_t>(item)];
+        if (p > 0) {
+          const auto block = philox::random_block(s.config.seed, philox::Stream::dropout, counter,
+                                                  static_cast<std::uint32_t>(b),
+                                                  static_cast<std::uint32_t>(pos / 4));
+          if (philox::to_unit(block.v[pos % 4]) < p) continue;
+        }
+        all.add(b, pos);
+        // The cluster of position pos: offsets are ascending.
+        std::size_t c = 0;
+        while (pos >= s.clusters.offsets[c + 1]) ++c;
+        per_cluster[c].add(b, pos - s.clusters.offsets[c]);
+      }
+    }
+    // A backend that mirrors CSR matrices on the device keys them by id: drop the last batch's.
+    if constexpr (requires { s.ctx.release_mirror(s.permuted_rows.id()); }) {
+      s.ctx.release_mirror(s.permuted_rows.id());
+      for (const auto& r : s.cluster_rows) s.ctx.release_mirror(r.id());
+    }
+    s.permuted_rows = all.build(rows, s.clusters.num_items());
+    s.cluster_rows.resize(clusters);
+    for (std::size_t c = 0; c < clusters; ++c)
+      s.cluster_rows[c] = per_cluster[c].build(rows, s.clusters.sizes[c]);
+    BackendType::densify(s.ctx, s.permuted_rows, s.batch_rows, s.xp, ConstantValue{s.entry_value});
+  }
+
   // The latent of permuted rows xp: each cluster's encoder on its columns, [mu, logvar] assembled
   // in cluster order, then the Gaussian latent layer (sampling when latent_pass.train).
   static const Matrix& encode(State& s, const Matrix& xp, const nn::Pass& latent_pass,
@@ -661,11 +735,18 @@ class LatentDiffRec {
     std::int64_t item_offset = 0, latent_offset = 0;
     for (std::size_t c = 0; c < s.encoders.size(); ++c) {
       const std::int64_t n = s.clusters.sizes[c], l = s.latent_sizes[c];
-      Matrix& in = s.encoder_in[c];
-      in.resize(rows, n);
-      BackendType::for_each(s.ctx, rows, n,
-                            nn::CopyColumnBlock<T>{xp.data(), xp.cols(), item_offset, in.data(), n, 0});
-      const Matrix& hc = s.encoders[c].forward(s.ctx, in, pass);
+      const Matrix* hc_ptr = nullptr;
+      if constexpr (kSparseInput) {
+        hc_ptr = &s.encoders[c].forward_sparse(s.ctx, s.cluster_rows[c], s.batch_rows,
+                                               ConstantValue{s.entry_value}, pass);
+      } else {
+        Matrix& in = s.encoder_in[c];
+        in.resize(rows, n);
+        BackendType::for_each(s.ctx, rows, n,
+                              nn::CopyColumnBlock<T>{xp.data(), xp.cols(), item_offset, in.data(), n, 0});
+        hc_ptr = &s.encoders[c].forward(s.ctx, in, pass);
+      }
+      const Matrix& hc = *hc_ptr;
       BackendType::for_each(s.ctx, rows, l,
                             nn::CopyColumnBlock<T>{hc.data(), 2 * l, 0, s.h.data(), 2 * d, latent_offset});
       BackendType::for_each(s.ctx, rows, l,
