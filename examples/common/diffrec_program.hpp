@@ -139,14 +139,7 @@ inline int run(const ArgParser& args, const DiffRecConfig& config, const TrainVa
     report["backend"] = BackendType::name;
     report["valid"] = metrics_json(final_metrics.valid);
     report["test"] = metrics_json(final_metrics.test);
-    JsonValue cfg = JsonValue::object();
-    std::istringstream lines(config.to_string());
-    std::string line;
-    while (std::getline(lines, line)) {
-      const auto eq = line.find('=');
-      cfg[line.substr(0, eq)] = line.substr(eq + 1);
-    }
-    report["config"] = cfg;
+    report["config"] = config_json(config.to_string());
     report.save(*path);
   }
   return 0;

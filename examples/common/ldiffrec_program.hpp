@@ -25,7 +25,7 @@ inline void declare_ldiffrec_only_options(ArgParser& args) {
   args.option("wd1", "X", "AdamW weight decay of the autoencoder");
   args.option("wd2", "X", "AdamW weight decay of the MLP");
   args.option("clusters", "C", "item clusters, one encoder each (1: no clustering)");
-  args.option("latent", "D", "size of the concatenated latent space");
+  args.option("latent-dim", "D", "size of the concatenated latent space");
   args.option("mlp-dims", "A,B", "hidden sizes of the denoiser MLP");
   args.option("vae-dropout", "X", "dropout on the autoencoder's input");
   args.option("mlp-dropout", "X", "dropout on the MLP's input");
@@ -89,7 +89,7 @@ inline LDiffRecConfig configure_ldiffrec(const ArgParser& args, bool synthetic) 
   c.batch_size = args.number("batch-size", c.batch_size);
   c.epochs = args.number("epochs", c.epochs);
   c.clusters = args.number("clusters", c.clusters);
-  c.latent = args.number("latent", c.latent);
+  c.latent = args.number("latent-dim", c.latent);
   if (const auto d = args.text("mlp-dims")) c.mlp_dims = ArgParser::parse_list<int>("mlp-dims", *d);
   c.emb_size = args.number("emb-size", c.emb_size);
   c.vae_dropout = args.number("vae-dropout", c.vae_dropout);
@@ -171,14 +171,7 @@ int train_and_report(const ArgParser& args, Model& model, const LDiffRecConfig& 
     JsonValue sizes = JsonValue::array();
     for (const index_t n : model.clusters().sizes) sizes.push_back(static_cast<double>(n));
     report["cluster_sizes"] = sizes;
-    JsonValue cfg = JsonValue::object();
-    std::istringstream lines(config.to_string());
-    std::string line;
-    while (std::getline(lines, line)) {
-      const auto eq = line.find('=');
-      cfg[line.substr(0, eq)] = line.substr(eq + 1);
-    }
-    report["config"] = cfg;
+    report["config"] = config_json(config.to_string());
     report.save(*path);
   }
   return 0;
