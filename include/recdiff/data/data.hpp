@@ -7,6 +7,7 @@
 #include <recdiff/data/id_map.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
 #include <recdiff/data/line_reader.hpp>
+#include <recdiff/data/noisy_training.hpp>
 #include <recdiff/data/npy.hpp>
 #include <recdiff/data/pickle.hpp>
 #include <recdiff/data/ratings_data.hpp>
