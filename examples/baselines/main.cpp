@@ -6,6 +6,9 @@
 //   baselines --data ../shared/data/ml-1m_clean --model multvae --threads 2
 //   baselines --data ../shared/data/ml-100k/u.data --format ml-100k --protocol strong --model
 //   multdae
+//   baselines --data ../shared/data/ml-1m_clean --model ease --w-min 0.1 --w-max 1
+//       (T-DiffRec's time-weighted input for EASE, Mult-DAE and Mult-VAE)
+//   baselines --data ../shared/data/ml-1m_clean --model multvae --random-noise 0.2
 
 #include <algorithm>
 #include <chrono>
@@ -21,6 +24,7 @@
 #include "../common/runners.hpp"
 #include <recdiff/backend/cpu.hpp>
 #include <recdiff/baseline/baseline.hpp>
+#include <recdiff/core/input_weighting.hpp>
 #include <recdiff/eval/eval.hpp>
 #include <recdiff/io/json_writer.hpp>
 #include <recdiff/models/mult_dae.hpp>
@@ -93,6 +97,12 @@ int main(int argc, char** argv) {
     args.option("beta-cap", "B", "multvae: largest KL weight (default 0.2)");
     args.option("anneal-steps", "N",
                 "multvae: beta = min(cap, updates / N), 0: beta = cap (default 200000)");
+    args.option("w-min", "W",
+                "ease, multdae, multvae: T-DiffRec's time-weighted input, weight of a user's "
+                "earliest training interaction (default 0.1 once --w-min or --w-max is given)");
+    args.option("w-max", "W",
+                "... and of the latest (default 1); the weights rise linearly in row order. "
+                "Without either option the input is binary");
     args.option("patience", "N",
                 "early stopping (default: diffrec 20 epochs since the best, strong 5 evaluations)");
     args.option("eval-every", "N", "evaluate every N epochs (default 1)");
@@ -115,6 +125,30 @@ int main(int argc, char** argv) {
                       "eval-every", "save"},
                      {"multdae", "multvae"});
     require_only_for(args, which, {"beta-cap", "anneal-steps"}, {"multvae"});
+    require_only_for(args, which, {"w-min", "w-max"}, {"ease", "multdae", "multvae", "all"});
+
+    // T-DiffRec's time weights (Wang et al., SIGIR 2023, section 3.5) for the models that read a
+    // user's row: EASE, Mult-DAE, Mult-VAE. Popularity and Random read no input row.
+    std::optional<TimeLinearInput> time_weights;
+    if (args.has("w-min") || args.has("w-max")) {
+      try {
+        time_weights = TimeLinearInput(args.number<double>("w-min", 0.1),
+                                       args.number<double>("w-max", 1.0));
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("--w-min / --w-max: ") + e.what());
+      }
+      if (which == "all")
+        std::fprintf(stderr,
+                     "baselines: --w-min/--w-max weight EASE's input; popularity and random read "
+                     "no input rows and are unaffected\n");
+    }
+    const auto weighting_json = [&](JsonValue& config) {
+      config["input"] = time_weights ? TimeLinearInput::name : BinaryInput::name;
+      if (time_weights) {
+        config["w_min"] = time_weights->w_min;
+        config["w_max"] = time_weights->w_max;
+      }
+    };
 
     std::optional<double> lambda;
     if (args.has("lambda")) {
@@ -169,8 +203,9 @@ int main(int argc, char** argv) {
       if (model == "popularity") {
         out = run_popularity(data, eval);
       } else if (model == "ease") {
-        out = run_ease(data, eval, lambda);
+        out = run_ease(data, eval, lambda, time_weights);
         config["lambda"] = out.lambda;
+        weighting_json(config);
       } else if (model == "random") {
         out = run_random(data, eval, k, seed);
         config["k"] = static_cast<double>(k);
@@ -183,6 +218,7 @@ int main(int argc, char** argv) {
                                              0.01 / static_cast<double>(train.options.batch_size));
         c.seed = seed;
         c.threads = threads;
+        c.time_weights = time_weights;
         MultDAE<CpuBackend> m(c, items);
         std::printf("multdae: %s", c.to_string().c_str());
         std::fflush(stdout);
@@ -191,6 +227,7 @@ int main(int argc, char** argv) {
         config["weight_decay"] = c.weight_decay;
         config["dropout"] = c.dropout;
         config["lr"] = c.lr;
+        weighting_json(config);
       } else {
         MultVAEConfig c;
         if (args.has("dims")) c.dims = ArgParser::parse_list<int>("dims", *args.text("dims"));
@@ -201,6 +238,7 @@ int main(int argc, char** argv) {
         c.anneal_steps = args.number<std::int64_t>("anneal-steps", c.anneal_steps);
         c.seed = seed;
         c.threads = threads;
+        c.time_weights = time_weights;
         MultVAE<CpuBackend> m(c, items);
         std::printf("multvae: %s", c.to_string().c_str());
         std::fflush(stdout);
@@ -209,6 +247,7 @@ int main(int argc, char** argv) {
         config["weight_decay"] = c.weight_decay;
         config["dropout"] = c.dropout;
         config["lr"] = c.lr;
+        weighting_json(config);
         config["beta_cap"] = c.beta_cap;
         config["anneal_steps"] = static_cast<double>(c.anneal_steps);
         config["final_beta"] = m.beta();
@@ -216,8 +255,13 @@ int main(int argc, char** argv) {
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
       const bool trained = model == "multdae" || model == "multvae";
-      std::printf("\n%s%s (%.2f s", model.c_str(),
+      std::printf("\n%s%s%s (%.2f s", model.c_str(),
                   model == "ease" ? (" lambda " + std::to_string(out.lambda)).c_str() : "",
+                  time_weights && model != "popularity" && model != "random"
+                      ? (", time weights " + std::to_string(time_weights->w_min) + ".." +
+                         std::to_string(time_weights->w_max))
+                            .c_str()
+                      : "",
                   seconds);
       if (trained)
         std::printf(", best epoch %d of %d, %.2f s per epoch, %.2f s per evaluation",
@@ -232,6 +276,8 @@ int main(int argc, char** argv) {
       if (model == "ease") entry["lambda"] = out.lambda;
       entry["protocol"] = data.strong ? "strong" : "diffrec";
       entry["data"] = data.description;
+      if (data.random_noise) entry["random_noise"] = *data.random_noise;
+      entry["natural_noise"] = data.natural_noise;
       entry["valid"] = examples::metrics_json(out.valid);
       entry["test"] = examples::metrics_json(out.test);
       entry["seconds"] = seconds;

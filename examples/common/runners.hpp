@@ -8,6 +8,7 @@
 #include <utility>
 
 #include <recdiff/baseline/baseline.hpp>
+#include <recdiff/core/input_weighting.hpp>
 #include <recdiff/eval/eval.hpp>
 #include <recdiff/train/train.hpp>
 
@@ -67,17 +68,25 @@ inline Outcome run_random(const PreparedData& data, const EvalOptions& eval, ind
   return evaluate(model, data, eval);
 }
 
-/// EASE with `lambda`, or lambda chosen on validation from a grid when none is given.
+/// EASE with `lambda`, or lambda chosen on validation from a grid when none is given; fitted on
+/// (and scoring) T-DiffRec's time-weighted rows when `time_weights` is set, binary rows otherwise.
 inline Outcome run_ease(const PreparedData& data, const EvalOptions& eval,
-                 std::optional<double> lambda) {
+                        std::optional<double> lambda,
+                        const std::optional<TimeLinearInput>& time_weights = std::nullopt) {
   Ease model;
   const char* metric = selection_metric(data.strong);
+  const auto fit = [&](const InteractionMatrix& train, double l) {
+    if (time_weights)
+      model.fit(train, l, *time_weights);
+    else
+      model.fit(train, l);
+  };
   if (!lambda) {
     // Grid search on validation. Under strong generalisation the model is fitted on the
     // validation-training users for the search and refitted on all training users afterwards.
     double best = -1;
     for (const double l : {50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0}) {
-      model.fit(data.strong ? data.strong_split.val_train : data.split.train, l);
+      fit(data.strong ? data.strong_split.val_train : data.split.train, l);
       const double v = evaluate(model, data, eval).valid.at(metric);
       std::fprintf(stderr, "  EASE lambda %-6g valid %s %.4f\n", l, metric, v);
       if (v > best) {
@@ -86,7 +95,7 @@ inline Outcome run_ease(const PreparedData& data, const EvalOptions& eval,
       }
     }
   }
-  model.fit(fit_matrix(data), *lambda);
+  fit(fit_matrix(data), *lambda);
   Outcome out = evaluate(model, data, eval);
   out.lambda = *lambda;
   return out;

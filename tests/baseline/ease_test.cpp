@@ -1,3 +1,4 @@
+#include <string>
 #include <vector>
 
 #include <Eigen/Dense>
@@ -115,4 +116,76 @@ TEST_CASE("Ease: bad lambda, memory limit and misuse throw", "[baseline][ease]")
   REQUIRE_THROWS_AS(ease.score(wide, users, out), std::invalid_argument);
   REQUIRE_THROWS_WITH(ease.score(wide, users, out),
                       Catch::Contains("input has 6 items, fitted on 5"));
+}
+
+TEST_CASE("Ease: time-weighted X matches a dense solve on the weighted matrix",
+          "[baseline][ease][weighting]") {
+  const auto train = recdiff::test::matrix_from_rows(kRows, 5);
+  const double lambda = 1.5;
+  const recdiff::TimeLinearInput weights(0.2, 1.0);
+  Ease ease;
+  ease.fit(train, lambda, weights);
+  REQUIRE(std::string(ease.input_weighting()) == "time-linear");
+  // X_w by hand: row {a, b, c} weighs 0.2, 0.6, 1.0; {a, b} 0.2, 1.0; a single item 0.2.
+  Eigen::MatrixXd x = Eigen::MatrixXd::Zero(6, 5);
+  const std::vector<std::vector<double>> w{{0.2, 0.6, 1.0}, {0.2, 1.0},      {0.2, 1.0},
+                                           {0.2, 0.6, 1.0}, {0.2, 0.6, 1.0}, {0.2}};
+  for (std::size_t u = 0; u < kRows.size(); ++u)
+    for (std::size_t p = 0; p < kRows[u].size(); ++p)
+      x(static_cast<Eigen::Index>(u), kRows[u][p]) = w[u][p];
+  const Eigen::MatrixXd g = x.transpose() * x;
+  const Eigen::MatrixXd p = (g + lambda * Eigen::MatrixXd::Identity(5, 5)).inverse();
+  Eigen::MatrixXd b(5, 5);
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 5; ++j) b(i, j) = i == j ? 0.0 : -p(i, j) / p(j, j);
+  // The weights are float (0.2f, 0.6f: relative rounding ~3e-8) and B is stored in float.
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 5; ++j) REQUIRE_THAT(ease.weights()(i, j), WithinAbs(b(i, j), 2e-6));
+  // The weighting changes B (the binary fit differs clearly).
+  Ease binary;
+  binary.fit(train, lambda);
+  REQUIRE(std::string(binary.input_weighting()) == "binary");
+  REQUIRE((binary.weights() - ease.weights()).cwiseAbs().maxCoeff() > 0.01f);
+
+  // Scores are x_w B, the weighted rows of the scored users.
+  const std::vector<index_t> users{3, 0, 5};
+  ScoreMatrix out;
+  ease.score(train, users, out);
+  const Eigen::MatrixXd expected = x({3, 0, 5}, Eigen::all) * b;
+  REQUIRE(out.rows() == 3);
+  for (int r = 0; r < 3; ++r)
+    for (int i = 0; i < 5; ++i) REQUIRE_THAT(out(r, i), WithinAbs(expected(r, i), 2e-6));
+}
+
+TEST_CASE("Ease: weights of 1 give the binary fit's bits, weighted fits are thread-independent",
+          "[baseline][ease][weighting]") {
+  const auto data = recdiff::test::make_toy_data();
+  std::vector<index_t> users(static_cast<std::size_t>(data.num_users()));
+  for (index_t u = 0; u < data.num_users(); ++u) users[static_cast<std::size_t>(u)] = u;
+  recdiff::EaseOptions one;
+  one.num_threads = 1;
+  recdiff::EaseOptions two;
+  two.num_threads = 2;
+  Ease binary(two), ones(one);
+  binary.fit(data, 10.0);
+  ones.fit(data, 10.0, recdiff::TimeLinearInput(1.0, 1.0));
+  REQUIRE(binary.weights() == ones.weights());
+  ScoreMatrix sb, so;
+  binary.score(data, users, sb);
+  ones.score(data, users, so);
+  REQUIRE(sb == so);
+
+  Ease a(one), b(two);
+  a.fit(data, 10.0, recdiff::TimeLinearInput(0.3, 1.0));
+  b.fit(data, 10.0, recdiff::TimeLinearInput(0.3, 1.0));
+  REQUIRE(a.weights() == b.weights());
+  ScoreMatrix sa, sb2;
+  a.score(data, users, sa);
+  b.score(data, users, sb2);
+  REQUIRE(sa == sb2);
+  REQUIRE(sa != sb);
+  // Refitting without weights returns to binary scoring.
+  a.fit(data, 10.0);
+  a.score(data, users, sa);
+  REQUIRE(sa == sb);
 }

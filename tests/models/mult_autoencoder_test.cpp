@@ -95,7 +95,6 @@ void check_whole_loss(Model& model) {
   }
 }
 
-
 ScoreMatrix all_scores(auto& model, const recdiff::InteractionMatrix& input) {
   const auto users = iota_users(input.num_users());
   ScoreMatrix out;
@@ -423,4 +422,172 @@ TEST_CASE("MultVAE and MultDAE: configuration errors name the field",
   auto snap = dae.snapshot();
   snap.pop_back();
   REQUIRE_THROWS_AS(dae.restore(snap), std::invalid_argument);
+}
+
+namespace {
+
+// T-DiffRec's weights of tiny_train()'s rows under TimeLinearInput(0.2, 1.0), as a dense matrix.
+Mat<double> weighted_tiny_rows() {
+  const auto train = tiny_train();
+  const recdiff::TimeLinearInput w(0.2, 1.0);
+  Mat<double> x = Mat<double>::Zero(train.num_users(), 10);
+  for (index_t u = 0; u < train.num_users(); ++u) {
+    const auto items = train.items_of(u);
+    for (std::size_t p = 0; p < items.size(); ++p)
+      x(u, items[p]) = static_cast<double>(w(p, items.size()));
+  }
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE("MultDAE with time weights: the loss is the multinomial NLL of the weighted dense rows",
+          "[models][multdae][weighting]") {
+  const auto train = tiny_train();
+  const auto users = iota_users(train.num_users());
+  auto config = small_dae();
+  config.dropout = 0;  // deterministic input: the loss is a plain function of x_w
+  config.weight_decay = 0;
+  config.time_weights = recdiff::TimeLinearInput(0.2, 1.0);
+  recdiff::MultDAE<CpuBackend, double> model(config, 10);
+  const double loss = model.loss_and_gradients(train, users, 3);
+
+  // By hand: x_w (row {0, 3, 4} weighs 0.2, 0.6, 1; {1, 2} 0.2, 1; ...), rows divided by their
+  // own L2 norms (the empty row stays 0), the network's logits f, then
+  // (1/B) sum_b [(sum_i x_bi) lse(f_b) - sum_i x_bi f_bi].
+  const Mat<double> x = weighted_tiny_rows();
+  CHECK(x(0, 3) == Approx(0.6).epsilon(1e-7));
+  CHECK(x(3, 9) == 1.0);
+  Mat<double> xn = x;
+  for (index_t b = 0; b < x.rows(); ++b)
+    if (x.row(b).norm() > 0) xn.row(b) /= x.row(b).norm();
+  CpuBackend::Context ctx(1);
+  const Mat<double> f = model.core().network().forward(ctx, xn, recdiff::nn::Pass{});
+  double expected = 0;
+  for (index_t b = 0; b < x.rows(); ++b) {
+    const double m = f.row(b).maxCoeff();
+    const double lse = m + std::log((f.row(b).array() - m).exp().sum());
+    expected += x.row(b).sum() * lse - x.row(b).dot(f.row(b));
+  }
+  expected /= static_cast<double>(x.rows());
+  CHECK(loss == Approx(expected).epsilon(1e-12));
+
+  // The binary model (same parameters) gives another loss.
+  auto binary_config = config;
+  binary_config.time_weights.reset();
+  recdiff::MultDAE<CpuBackend, double> binary(binary_config, 10);
+  CHECK(std::abs(binary.loss_and_gradients(train, users, 3) - loss) > 1e-3);
+}
+
+TEST_CASE("MultVAE and MultDAE with time weights: gradients of the whole loss, double",
+          "[models][multvae][multdae][weighting][gradcheck]") {
+  auto vae = small_vae();
+  vae.time_weights = recdiff::TimeLinearInput(0.3, 1.0);
+  recdiff::MultVAE<CpuBackend, double> v(vae, 10);
+  check_whole_loss(v);
+  auto dae = small_dae();
+  dae.time_weights = recdiff::TimeLinearInput(0.1, 0.9);
+  recdiff::MultDAE<CpuBackend, double> d(dae, 10);
+  check_whole_loss(d);
+}
+
+TEST_CASE(
+    "MultVAE and MultDAE with time weights: sparse scoring equals the dense pass on the "
+    "normalised weighted rows",
+    "[models][multvae][multdae][weighting]") {
+  const auto data = recdiff::test::make_toy_data();
+  const auto users = iota_users(40);
+  const recdiff::TimeLinearInput w(0.1, 1.0);
+  CpuBackend::Context ctx(2);
+  Mat<float> x;
+  CpuBackend::densify(ctx, data, users, x, w);
+  recdiff::nn::RowL2Norm<CpuBackend, float> norm;
+  const Mat<float> xn = norm.forward(ctx, x);
+  Mat<float> xb;
+  CpuBackend::densify(ctx, data, users, xb);
+  const Mat<float> xbn = recdiff::nn::RowL2Norm<CpuBackend, float>().forward(ctx, xb);
+  auto check = [&](auto& model) {
+    ScoreMatrix scores;
+    model.score(data, users, scores);
+    const Mat<float> dense = model.core().network().forward(ctx, xn, recdiff::nn::Pass{});
+    const Mat<float> binary = model.core().network().forward(ctx, xbn, recdiff::nn::Pass{});
+    REQUIRE(scores.rows() == 40);
+    CHECK((scores - dense).cwiseAbs().maxCoeff() < 1e-4f);
+    CHECK((scores - binary).cwiseAbs().maxCoeff() > 1e-3f);
+  };
+  recdiff::MultVAEConfig vc;
+  vc.dims = {32, 8};
+  vc.threads = 1;
+  vc.time_weights = w;
+  recdiff::MultVAE<CpuBackend> vae(vc, data.num_items());
+  check(vae);
+  recdiff::MultDAEConfig dc;
+  dc.dims = {16};
+  dc.threads = 1;
+  dc.time_weights = w;
+  recdiff::MultDAE<CpuBackend> dae(dc, data.num_items());
+  check(dae);
+}
+
+TEST_CASE("MultVAE and MultDAE: weights of 1 train and score bit for bit as binary rows",
+          "[models][multvae][multdae][weighting]") {
+  const auto data = recdiff::test::make_toy_data();
+  const auto users = iota_users(64);
+  auto run = [&](auto model) {
+    std::vector<double> losses;
+    for (std::uint32_t s = 0; s < 3; ++s) losses.push_back(model.train_batch(data, users, s));
+    return std::make_pair(losses, all_scores(model, data));
+  };
+  recdiff::MultVAEConfig v;
+  v.dims = {32, 8};
+  v.anneal_steps = 2;
+  v.threads = 1;
+  auto v1 = v;
+  v1.time_weights = recdiff::TimeLinearInput(1.0, 1.0);
+  auto vt = v;
+  vt.time_weights = recdiff::TimeLinearInput(0.2, 1.0);
+  const auto a = run(recdiff::MultVAE<CpuBackend>(v, data.num_items()));
+  const auto b = run(recdiff::MultVAE<CpuBackend>(v1, data.num_items()));
+  const auto c = run(recdiff::MultVAE<CpuBackend>(vt, data.num_items()));
+  CHECK(a.first == b.first);
+  CHECK(a.second == b.second);
+  CHECK(a.first != c.first);
+  recdiff::MultDAEConfig d;
+  d.dims = {24};
+  d.threads = 1;
+  auto d1 = d;
+  d1.time_weights = recdiff::TimeLinearInput(1.0, 1.0);
+  const auto e = run(recdiff::MultDAE<CpuBackend>(d, data.num_items()));
+  const auto g = run(recdiff::MultDAE<CpuBackend>(d1, data.num_items()));
+  CHECK(e.first == g.first);
+  CHECK(e.second == g.second);
+}
+
+TEST_CASE("MultVAE and MultDAE: time weights in the configuration text and its checks",
+          "[models][multvae][multdae][weighting]") {
+  recdiff::MultDAEConfig d;
+  const std::string binary_text = d.to_string();
+  CHECK(binary_text.find("input=") == std::string::npos);
+  d.time_weights = recdiff::TimeLinearInput(0.25, 1.0);
+  CHECK(d.to_string() == binary_text + "input=time-linear\nw_min=0.25\nw_max=1\n");
+  recdiff::MultVAEConfig v;
+  v.time_weights = recdiff::TimeLinearInput(0.5, 0.75);
+  CHECK(v.to_string().find("input=time-linear\nw_min=0.5\nw_max=0.75\n") != std::string::npos);
+  // The fields are public: a bad pair set directly is refused when the model is built.
+  v.time_weights->w_min = 0;
+  REQUIRE_THROWS_WITH(recdiff::MultVAE<CpuBackend>(v, 10),
+                      Catch::Contains("recdiff::MultVAEConfig: time_weights need 0 < w_min <= "
+                                      "w_max <= 1, got w_min 0.000000, w_max 0.750000"));
+  d.time_weights->w_max = 1.5;
+  REQUIRE_THROWS_WITH(recdiff::MultDAE<CpuBackend>(d, 10),
+                      Catch::Contains("recdiff::MultDAEConfig: time_weights need"));
+  recdiff::AutoencoderSettings s;
+  s.time_weights = recdiff::TimeLinearInput{};
+  s.time_weights->w_max = 0.05;  // below w_min = 0.1
+  recdiff::MultDAEConfig ok;
+  ok.dims = {4};
+  REQUIRE_THROWS_WITH(
+      (recdiff::AutoencoderCore<CpuBackend, float, recdiff::ItemFeedForward<CpuBackend, float>>(
+          recdiff::ItemFeedForward<CpuBackend, float>(ok.widths(10)), 10, s)),
+      Catch::Contains("recdiff::AutoencoderCore: time_weights need"));
 }

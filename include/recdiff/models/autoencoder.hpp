@@ -4,7 +4,8 @@
 /// Collaborative Filtering", WWW 2018) share: feed-forward chains with tanh on the hidden layers,
 /// the first of them reading item rows (dense or CSR), and AutoencoderCore, which trains such a
 /// network under the multinomial likelihood on L2-normalised, dropped-out rows with Adam, scores
-/// users, and keeps, saves and loads its parameters.
+/// users, and keeps, saves and loads its parameters. The rows are binary, or carry T-DiffRec's
+/// time-aware weights (core/input_weighting.hpp).
 
 #include <algorithm>
 #include <charconv>
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -22,6 +24,7 @@
 
 #include <recdiff/concepts/backend.hpp>
 #include <recdiff/config.hpp>
+#include <recdiff/core/input_weighting.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
 #include <recdiff/error.hpp>
 #include <recdiff/eval/score_matrix.hpp>
@@ -101,6 +104,16 @@ inline void validate_common(const std::string& who, const std::vector<int>& dims
   if (threads < 0) fail("threads must be >= 0 (0: all cores), got " + std::to_string(threads));
 }
 
+// The check of an optional time weighting (its fields are public, so re-checked here).
+inline void validate_time_weights(const std::string& who,
+                                  const std::optional<TimeLinearInput>& weights) {
+  if (!weights) return;
+  if (!(weights->w_min > 0 && weights->w_min <= weights->w_max && weights->w_max <= 1))
+    throw std::invalid_argument(who + ": time_weights need 0 < w_min <= w_max <= 1, got w_min " +
+                                std::to_string(weights->w_min) + ", w_max " +
+                                std::to_string(weights->w_max));
+}
+
 // The shortest text that reads back as exactly `value`.
 inline std::string exact(double value) {
   char buffer[32];
@@ -113,6 +126,14 @@ inline std::string common_text(const std::vector<int>& dims, double dropout, dou
                                double weight_decay, std::uint64_t seed) {
   return "dims=" + join(dims) + "\ndropout=" + exact(dropout) + "\nlr=" + exact(lr) +
          "\nweight_decay=" + exact(weight_decay) + "\nseed=" + std::to_string(seed) + "\n";
+}
+
+// "input=time-linear", "w_min=", "w_max=" lines of a time weighting; nothing for binary input (so
+// a binary configuration's text is what it was before weightings existed).
+inline std::string time_weights_text(const std::optional<TimeLinearInput>& weights) {
+  if (!weights) return {};
+  return std::string("input=") + TimeLinearInput::name + "\nw_min=" + exact(weights->w_min) +
+         "\nw_max=" + exact(weights->w_max) + "\n";
 }
 }  // namespace autoencoder_detail
 
@@ -189,8 +210,17 @@ class ItemFeedForward {
   const Matrix& forward_sparse(const Context& ctx, const InteractionMatrix& input,
                                std::span<const index_t> users, const Matrix* row_scale,
                                const nn::Pass& pass = {}) {
-    return m_rest.forward(
-        ctx, m_first.forward_sparse(ctx, input, users, UnitValue{}, pass, row_scale), pass);
+    return forward_sparse(ctx, input, users, UnitValue{}, row_scale, pass);
+  }
+
+  /// As above with the entry at position p of a row of length n valued value(p, n) (an input
+  /// weighting such as TimeLinearInput): the output for the dense weighted rows times row_scale.
+  template <class ValueFn>
+  const Matrix& forward_sparse(const Context& ctx, const InteractionMatrix& input,
+                               std::span<const index_t> users, ValueFn value,
+                               const Matrix* row_scale, const nn::Pass& pass = {}) {
+    return m_rest.forward(ctx, m_first.forward_sparse(ctx, input, users, value, pass, row_scale),
+                          pass);
   }
 
   /// Backward through every layer (after a dense forward()).
@@ -239,6 +269,9 @@ struct AutoencoderSettings {
   std::uint64_t seed = 1;
   /// Threads of the backend context (0: all cores).
   int threads = 0;
+  /// T-DiffRec's time-aware weights of the input rows (Wang et al., SIGIR 2023, section 3.5;
+  /// core/input_weighting.hpp); std::nullopt (the default): binary rows.
+  std::optional<TimeLinearInput> time_weights;
 };
 
 /// Trains and serves a network that maps a user's item row to item logits, Mult-DAE / Mult-VAE
@@ -248,10 +281,17 @@ struct AutoencoderSettings {
 /// VAE's weighted KL term) plus the L2 penalty; Adam updates every parameter. Scores are the
 /// logits, computed from the CSR rows with the first layer's sparse product.
 ///
+/// With settings.time_weights the row x of a user is T-DiffRec's weighted row (entry p of a row of
+/// length n: w(p, n), the x0 of T-DiffRec) everywhere the binary row would be: it is normalised by
+/// its own L2 norm sqrt(sum w^2), it is the likelihood's target (the counts x_bi of
+/// MultinomialLikelihood become the weights), and score() reads the weighted CSR rows. Which items
+/// the evaluation masks does not change. Without it every step is the binary one, bit for bit.
+///
 /// The state lives behind one pointer (the optimiser points into the network), so the core is
 /// movable.
 /// @tparam Net a Module with forward / backward on dense rows and forward_sparse(ctx, input, users,
-///         row_scale, pass) on CSR rows (ItemFeedForward, MultVAE's network)
+///         row_scale, pass) and forward_sparse(ctx, input, users, value, row_scale, pass) on CSR
+///         rows (ItemFeedForward, MultVAE's network)
 template <class BackendType, class T, class Net>
 class AutoencoderCore {
  public:
@@ -278,7 +318,10 @@ class AutoencoderCore {
     check_input("train_batch", train);
     if (users.empty())
       throw std::invalid_argument("recdiff::AutoencoderCore::train_batch: empty batch");
-    BackendType::densify(s.ctx, train, users, s.x);
+    if (s.settings.time_weights)
+      BackendType::densify(s.ctx, train, users, s.x, *s.settings.time_weights);
+    else
+      BackendType::densify(s.ctx, train, users, s.x);
     const nn::Pass pass{true, s.settings.seed, step, {}};
     const Matrix& normalised = s.norm.forward(s.ctx, s.x, pass);
     const Matrix& dropped = s.dropout.forward(s.ctx, normalised, pass);
@@ -302,7 +345,8 @@ class AutoencoderCore {
     return loss;
   }
 
-  /// Scores (users.size() x items): the logits for the users' rows of `input`.
+  /// Scores (users.size() x items): the logits for the users' rows of `input` (weighted by
+  /// settings.time_weights when set).
   /// @throws std::invalid_argument when input has another item count
   void score(const InteractionMatrix& input, std::span<const index_t> users, ScoreMatrix& out) {
     State& s = *m_state;
@@ -310,13 +354,26 @@ class AutoencoderCore {
     const auto rows = static_cast<std::int64_t>(users.size());
     out.resize(rows, s.items);
     if (rows == 0) return;
+    const auto& weights = s.settings.time_weights;
     std::vector<T> scale(users.size());
     for (std::size_t b = 0; b < users.size(); ++b) {
-      const double norm = std::sqrt(static_cast<double>(input.row_size(users[b])));
+      const auto n = static_cast<std::size_t>(input.row_size(users[b]));
+      double squares = static_cast<double>(n);  // binary: ||x||^2 = n
+      if (weights) {
+        // The norm of the weighted row, from the values densify() would store.
+        squares = 0.0;
+        for (std::size_t p = 0; p < n; ++p) {
+          const auto v = static_cast<double>(static_cast<T>((*weights)(p, n)));
+          squares += v * v;
+        }
+      }
+      const double norm = std::sqrt(squares);
       scale[b] = static_cast<T>(1.0 / std::max(norm, nn::RowL2Norm<BackendType, T>::floor));
     }
     BackendType::upload(s.ctx, std::span<const T>(scale), rows, 1, s.scale);
-    const Matrix& logits = s.net.forward_sparse(s.ctx, input, users, &s.scale, nn::Pass{});
+    const Matrix& logits =
+        weights ? s.net.forward_sparse(s.ctx, input, users, *weights, &s.scale, nn::Pass{})
+                : s.net.forward_sparse(s.ctx, input, users, &s.scale, nn::Pass{});
     if constexpr (std::is_same_v<T, float>) {
       BackendType::download(s.ctx, logits,
                             std::span<float>(out.data(), static_cast<std::size_t>(out.size())));
@@ -446,6 +503,7 @@ class AutoencoderCore {
     if (!(s.weight_decay >= 0) || !std::isfinite(s.weight_decay))
       throw std::invalid_argument("recdiff::AutoencoderCore: weight_decay must be >= 0, got " +
                                   std::to_string(s.weight_decay));
+    autoencoder_detail::validate_time_weights("recdiff::AutoencoderCore", s.time_weights);
     if (s.adam.weight_decay != 0)
       throw std::invalid_argument(
           "recdiff::AutoencoderCore: Adam's own weight decay must be 0 (the L2 penalty on the "
@@ -483,7 +541,7 @@ class AutoencoderCore {
 };
 
 /// The AutoencoderSettings of a model configuration with the fields dropout, weight_decay, lr,
-/// seed and threads (MultDAEConfig, MultVAEConfig).
+/// seed, threads and time_weights (MultDAEConfig, MultVAEConfig).
 template <class Config>
 AutoencoderSettings autoencoder_settings(const Config& config) {
   AutoencoderSettings s;
@@ -492,6 +550,7 @@ AutoencoderSettings autoencoder_settings(const Config& config) {
   s.adam.lr = config.lr;
   s.seed = config.seed;
   s.threads = config.threads;
+  s.time_weights = config.time_weights;
   return s;
 }
 

@@ -6,11 +6,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include <recdiff/config.hpp>
+#include <recdiff/core/input_weighting.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
 #include <recdiff/eval/score_matrix.hpp>
 #include <recdiff/models/autoencoder.hpp>
@@ -35,16 +37,23 @@ struct MultDAEConfig {
   std::uint64_t seed = 1;
   /// Threads (0: all cores).
   int threads = 0;
+  /// T-DiffRec's time-aware input weights (Wang et al., SIGIR 2023, section 3.5): the m-th of a
+  /// user's M training interactions, in row order, weighs w_min + m (w_max - w_min) / (M - 1) in
+  /// the input, its L2 norm and the likelihood's target (AutoencoderCore). std::nullopt (the
+  /// default): binary rows, as in Liang et al.
+  std::optional<TimeLinearInput> time_weights;
 
   /// @throws std::invalid_argument naming the first bad field
   void validate() const {
     autoencoder_detail::validate_common("recdiff::MultDAEConfig", dims, dropout, lr, weight_decay,
                                         threads);
+    autoencoder_detail::validate_time_weights("recdiff::MultDAEConfig", time_weights);
   }
 
   /// key=value lines (the checkpoint's "config" entry).
   std::string to_string() const {
-    return autoencoder_detail::common_text(dims, dropout, lr, weight_decay, seed);
+    return autoencoder_detail::common_text(dims, dropout, lr, weight_decay, seed) +
+           autoencoder_detail::time_weights_text(time_weights);
   }
 
   /// The network's layer widths for `items` items: items, dims..., dims reversed without the

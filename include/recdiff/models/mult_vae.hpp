@@ -8,11 +8,13 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include <recdiff/config.hpp>
+#include <recdiff/core/input_weighting.hpp>
 #include <recdiff/data/interaction_matrix.hpp>
 #include <recdiff/eval/score_matrix.hpp>
 #include <recdiff/models/autoencoder.hpp>
@@ -43,11 +45,17 @@ struct MultVAEConfig {
   std::uint64_t seed = 1;
   /// Threads (0: all cores).
   int threads = 0;
+  /// T-DiffRec's time-aware input weights (Wang et al., SIGIR 2023, section 3.5): the m-th of a
+  /// user's M training interactions, in row order, weighs w_min + m (w_max - w_min) / (M - 1) in
+  /// the input, its L2 norm and the likelihood's target (AutoencoderCore). std::nullopt (the
+  /// default): binary rows, as in Liang et al.
+  std::optional<TimeLinearInput> time_weights;
 
   /// @throws std::invalid_argument naming the first bad field
   void validate() const {
     autoencoder_detail::validate_common("recdiff::MultVAEConfig", dims, dropout, lr, weight_decay,
                                         threads);
+    autoencoder_detail::validate_time_weights("recdiff::MultVAEConfig", time_weights);
     if (!(beta_cap >= 0) || !std::isfinite(beta_cap))
       throw std::invalid_argument("recdiff::MultVAEConfig: beta_cap must be >= 0, got " +
                                   std::to_string(beta_cap));
@@ -61,7 +69,8 @@ struct MultVAEConfig {
   std::string to_string() const {
     return autoencoder_detail::common_text(dims, dropout, lr, weight_decay, seed) +
            "beta_cap=" + autoencoder_detail::exact(beta_cap) +
-           "\nanneal_steps=" + std::to_string(anneal_steps) + "\n";
+           "\nanneal_steps=" + std::to_string(anneal_steps) + "\n" +
+           autoencoder_detail::time_weights_text(time_weights);
   }
 
   /// The KL weight after `updates` optimisation steps.
@@ -130,6 +139,14 @@ class MultVAENetwork {
                                std::span<const index_t> users, const Matrix* row_scale,
                                const nn::Pass& pass = {}) {
     const Matrix& h = encoder().forward_sparse(ctx, input, users, row_scale, pass);
+    return decoder().forward(ctx, latent().forward(ctx, h, pass), pass);
+  }
+  /// Logits for CSR rows whose entries are valued value(position, length) (an input weighting).
+  template <class ValueFn>
+  const Matrix& forward_sparse(const Context& ctx, const InteractionMatrix& input,
+                               std::span<const index_t> users, ValueFn value,
+                               const Matrix* row_scale, const nn::Pass& pass = {}) {
+    const Matrix& h = encoder().forward_sparse(ctx, input, users, value, row_scale, pass);
     return decoder().forward(ctx, latent().forward(ctx, h, pass), pass);
   }
   /// Backward through decoder, latent layer (with its KL term) and encoder.
