@@ -160,35 +160,9 @@ class Ease {
 #endif
   }
 
-  // G = X^T X from CSR. Each thread owns a contiguous range of columns of G and scans all rows,
-  // adding 1 to G(j, i) for every pair (i in its range, j) of a row: no shared writes, and exact
-  // integer sums in double, so the result is independent of the partition.
-  Eigen::MatrixXd gram(const InteractionMatrix& x) const {
-    const index_t n = x.num_items();
-    Eigen::MatrixXd g = Eigen::MatrixXd::Zero(n, n);
-    const int threads = thread_count();
-#pragma omp parallel num_threads(threads)
-    {
-#if defined(_OPENMP)
-      const int t = omp_get_thread_num();
-      const int nt = omp_get_num_threads();
-#else
-      const int t = 0;
-      const int nt = 1;
-#endif
-      const auto lo = static_cast<index_t>(static_cast<std::int64_t>(n) * t / nt);
-      const auto hi = static_cast<index_t>(static_cast<std::int64_t>(n) * (t + 1) / nt);
-      for (index_t u = 0; u < x.num_users(); ++u) {
-        const auto row = x.items_of(u);
-        for (const index_t i : row) {
-          if (i < lo || i >= hi) continue;
-          double* column = g.col(i).data();
-          for (const index_t j : row) column[j] += 1.0;
-        }
-      }
-    }
-    return g;
-  }
+  // G = X^T X from CSR: weighted_gram with every weight 1 (1 x 1 sums exactly in double, so the
+  // result is that of counting pairs).
+  Eigen::MatrixXd gram(const InteractionMatrix& x) const { return weighted_gram(x, BinaryInput{}); }
 
   template <class InputType>
   static constexpr const char* input_name() {
@@ -198,9 +172,10 @@ class Ease {
       return "custom";
   }
 
-  // G = X^T X for the weighted X: as gram(), adding w_p w_q (in double, exact) for the pair of
-  // positions (p, q) of a row, w = input(position, row length). Each entry sums over the users in
-  // order, so the result is independent of the partition.
+  // G = X^T X for the weighted X. Each thread owns a contiguous range of columns of G and scans
+  // all rows, adding w_p w_q (in double) to G(j, i) for every pair of positions (p, q) of a row
+  // with item i in its range, w = input(position, row length): no shared writes, and each entry
+  // sums over the users in order, so the result is independent of the partition.
   template <class InputType>
   Eigen::MatrixXd weighted_gram(const InteractionMatrix& x, const InputType& input) const {
     const index_t n = x.num_items();
